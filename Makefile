@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3.13
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
+.PHONY: run test lint install migrate clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py load_catalog
+
+# The site under uvicorn, with the background task worker beside it; Ctrl-C stops both.
+run: migrate
+	@echo
+	@echo "  Open http://$(HOST):$(PORT)/playground/  (sign up for free starter credits)"
+	@echo "  API base URL: http://$(HOST):$(PORT)/v1   (make a key: $(BIN)/python manage.py create_api_key YOU)"
+	@echo
+	@trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python manage.py db_worker --interval 0.5 & worker=$$!; \
+	$(BIN)/uvicorn playground.asgi:application --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,20 @@
+"""Domain errors of accounts; the gateway maps them to HTTP answers in one place."""
+
+
+class AccountError(Exception):
+    message = "account error"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InsufficientCredits(AccountError):
+    message = "Your credit balance is too low for this request. Top up and try again."
+
+
+class SpendLimitReached(AccountError):
+    message = "This API key has reached its spend limit."
+
+
+class InvalidApiKey(AccountError):
+    message = "Incorrect API key provided. Create a key on your account's API keys page."

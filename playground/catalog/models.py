@@ -1,0 +1,86 @@
+from django.db import models
+from django.db.models import Q
+
+
+class Mode(models.TextChoices):
+    GENERATE = "generate", "Text to image"
+    EDIT = "edit", "Image edit"
+
+
+class PriceUnit(models.TextChoices):
+    IMAGE = "image", "per image"
+    MEGAPIXEL = "megapixel", "per megapixel"
+
+
+class ImageModel(models.Model):
+    """One model of the catalog, as loaded from `catalog/data/catalog.toml`."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    vendor = models.CharField(max_length=100)
+    summary = models.TextField()
+    modes = models.JSONField(default=list)
+    sizes = models.JSONField(default=dict)
+    docs = models.JSONField(default=dict, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def has_mode(self, mode: str) -> bool:
+        return mode in self.modes
+
+    @property
+    def mode_labels(self) -> list[str]:
+        return [Mode(mode).label for mode in self.modes]
+
+
+class Offering(models.Model):
+    """A model as one provider sells it: its id there and its price."""
+
+    model = models.ForeignKey(ImageModel, on_delete=models.CASCADE, related_name="offerings")
+    provider = models.CharField(max_length=50)
+    provider_model_id = models.CharField(max_length=200)
+    modes = models.JSONField(default=list)
+    price_micros = models.BigIntegerField()
+    price_unit = models.CharField(max_length=16, choices=PriceUnit.choices, default=PriceUnit.IMAGE)
+    is_estimate = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["price_micros", "provider"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "provider", "provider_model_id"], name="offering_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(price_micros__gte=0), name="offering_price_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(price_unit__in=PriceUnit.values), name="offering_price_unit_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.slug} via {self.provider}"
+
+
+class ProviderInfo(models.Model):
+    """What the catalog says about a provider: its name and how each parameter maps to it."""
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    website = models.URLField(blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name = "provider"
+
+    def __str__(self) -> str:
+        return self.name

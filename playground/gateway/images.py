@@ -1,0 +1,79 @@
+"""Result images: format conversion with Pillow and storage through Django's storage API.
+
+Both are blocking (CPU or file/S3 I/O); callers on the event loop run them in a thread.
+"""
+
+import io
+import secrets
+from dataclasses import dataclass
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from PIL import Image, UnidentifiedImageError
+
+# Pillow's format names and the content types they are served with.
+FORMATS = {
+    "png": ("PNG", "image/png"),
+    "jpeg": ("JPEG", "image/jpeg"),
+    "gif": ("GIF", "image/gif"),
+    "webp": ("WEBP", "image/webp"),
+    "avif": ("AVIF", "image/avif"),
+}
+LOSSY = {"jpeg", "webp", "avif"}
+DEFAULT_QUALITY = 90
+Image.MAX_IMAGE_PIXELS = 64 * 1024 * 1024
+
+
+class CorruptImage(ValueError):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncodedImage:
+    data: bytes
+    output_format: str
+    width: int
+    height: int
+
+    @property
+    def content_type(self) -> str:
+        return FORMATS[self.output_format][1]
+
+
+def encode(data: bytes, *, output_format: str, compression: int | None = None) -> EncodedImage:
+    """`data` in `output_format`, converted only if it is in another format or needs compressing."""
+    pillow_format, _ = FORMATS[output_format]
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            width, height = image.size
+            if image.format == pillow_format and (
+                compression is None or output_format not in LOSSY
+            ):
+                return EncodedImage(
+                    data=data, output_format=output_format, width=width, height=height
+                )
+            if pillow_format == "JPEG" and image.mode not in ("RGB", "L"):
+                image = image.convert("RGB")
+            options = {}
+            if output_format in LOSSY:
+                # As in OpenAI's API, output_compression is the quality kept: 100 is the best.
+                options["quality"] = DEFAULT_QUALITY if compression is None else compression
+            out = io.BytesIO()
+            image.save(out, format=pillow_format, **options)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise CorruptImage(f"the provider returned an unreadable image ({exc})") from exc
+    return EncodedImage(
+        data=out.getvalue(), output_format=output_format, width=width, height=height
+    )
+
+
+def store(image: EncodedImage, *, folder: str = "generations") -> str:
+    """Save under an unguessable name and return the storage name."""
+    name = f"{folder}/{secrets.token_urlsafe(24)}.{image.output_format}"
+    return default_storage.save(name, ContentFile(image.data))
+
+
+def read(name: str) -> bytes:
+    with default_storage.open(name, "rb") as fh:
+        return fh.read()

@@ -1,0 +1,124 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from playground.catalog.models import ImageModel, Mode
+from playground.providers.demo import DemoProvider
+
+
+class GenerationSource(models.TextChoices):
+    API = "api", "API"
+    PLAYGROUND = "playground", "Playground"
+
+
+class GenerationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Generation(models.Model):
+    """One image job, from the API or the playground: who asked, what for, what happened, cost."""
+
+    Source = GenerationSource
+    Status = GenerationStatus
+
+    FINISHED = (GenerationStatus.SUCCEEDED, GenerationStatus.FAILED, GenerationStatus.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generations"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="generations",
+    )
+    source = models.CharField(max_length=16, choices=GenerationSource.choices)
+    model = models.ForeignKey(ImageModel, on_delete=models.PROTECT, related_name="generations")
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.GENERATE)
+    prompt = models.TextField()
+    params = models.JSONField(default=dict)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    n = models.PositiveSmallIntegerField(default=1)
+    seed = models.BigIntegerField()
+    status = models.CharField(
+        max_length=16, choices=GenerationStatus.choices, default=GenerationStatus.QUEUED
+    )
+    routes = models.JSONField(default=list, blank=True)
+    provider = models.CharField(max_length=50, blank=True)
+    attempts = models.JSONField(default=list, blank=True)
+    hold_micros = models.BigIntegerField(default=0)
+    cost_micros = models.BigIntegerField(default=0)
+    error_code = models.CharField(max_length=50, blank=True)
+    error_message = models.TextField(blank=True)
+    # NULL, not "", means "no key", so that the unique constraint ignores those rows.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=GenerationStatus.values), name="generation_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(cost_micros__gte=0) & Q(cost_micros__lte=models.F("hold_micros")),
+                name="generation_cost_within_hold",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="generation_idempotency_key_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} {self.status} {self.id}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def is_demo(self) -> bool:
+        return self.provider == DemoProvider.slug
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class GenerationImage(models.Model):
+    """One stored result image; `file` names it in the default storage under an unguessable name."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
+    index = models.PositiveSmallIntegerField()
+    file = models.FileField(max_length=300)
+    content_type = models.CharField(max_length=50)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size_bytes = models.PositiveIntegerField()
+    seed = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["generation", "index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["generation", "index"], name="generation_image_index_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.file.name

@@ -1,0 +1,64 @@
+"""Which providers may serve a request, cheapest first."""
+
+from dataclasses import asdict, dataclass
+
+from playground.catalog.models import ImageModel
+from playground.catalog.pricing import price_micros
+from playground.providers.base import Provider
+from playground.providers.registry import configured_providers, demo_provider
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route:
+    """One offering to try: a provider, the model's id there, and what this request costs there."""
+
+    provider: str
+    provider_model_id: str
+    cost_micros: int
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def route_plan(*, model: ImageModel, mode: str, width: int, height: int, n: int) -> list[Route]:
+    """The model's offerings whose provider is configured, cheapest first.
+
+    When no real provider of the model is configured, the demo provider serves it at the price of
+    the model's cheapest offering, so that balances move exactly as they will in production.
+    """
+    offerings = [o for o in model.offerings.all() if o.is_active and mode in o.modes]
+    priced = sorted(
+        (
+            Route(
+                provider=offering.provider,
+                provider_model_id=offering.provider_model_id,
+                cost_micros=price_micros(
+                    price_micros=offering.price_micros,
+                    price_unit=offering.price_unit,
+                    width=width,
+                    height=height,
+                    n=n,
+                ),
+            )
+            for offering in offerings
+        ),
+        key=lambda route: route.cost_micros,
+    )
+    configured = configured_providers()
+    routes = [route for route in priced if route.provider in configured]
+    if not routes and priced:
+        cheapest = priced[0]
+        routes = [
+            Route(
+                provider=demo_provider().slug,
+                provider_model_id=model.slug,
+                cost_micros=cheapest.cost_micros,
+            )
+        ]
+    return routes
+
+
+def provider_for(route: dict) -> Provider:
+    if route["provider"] == demo_provider().slug:
+        return demo_provider()
+    return configured_providers()[route["provider"]]

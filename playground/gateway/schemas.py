@@ -1,0 +1,139 @@
+"""JSON and form input of `/v1/`, parsed into one frozen `GenerationRequest` or an `InvalidRequest`.
+
+Multipart forms send every value as a string, so numbers and booleans are also accepted in their
+string form. Parameters this module does not know are kept in `extra` and passed to the provider.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from playground.catalog.models import Mode
+
+from .errors import InvalidRequest
+
+DEFAULT_MODEL = "qwen-image"
+MAX_PROMPT_CHARS = 8000
+MAX_N = 10
+MAX_SEED = 2**32 - 1
+RESPONSE_FORMATS = ("url", "b64_json")
+OUTPUT_FORMATS = ("png", "jpeg", "gif", "webp", "avif")
+FORMAT_ALIASES = {"jpg": "jpeg"}
+# OpenAI parameters that mean nothing here; accepted so SDK callers need not strip them.
+IGNORED = frozenset({"user", "stream", "partial_images"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationRequest:
+    mode: str
+    model: str
+    prompt: str
+    negative_prompt: str = ""
+    n: int = 1
+    size: str | None = None
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    seed: int | None = None
+    response_format: str = "url"
+    output_format: str = "png"
+    output_compression: int | None = None
+    images: tuple[bytes, ...] = ()
+    mask: bytes | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_params(self) -> dict[str, Any]:
+        """The request's parameters as JSON-safe data, for the `Generation` row."""
+        return {
+            "negative_prompt": self.negative_prompt,
+            "n": self.n,
+            "size": self.size,
+            "aspect_ratio": self.aspect_ratio,
+            "resolution": self.resolution,
+            "seed": self.seed,
+            "response_format": self.response_format,
+            "output_format": self.output_format,
+            "output_compression": self.output_compression,
+            "extra": self.extra,
+        }
+
+
+def parse_generation_request(
+    data: dict[str, Any], *, mode: str = Mode.GENERATE, images: tuple[bytes, ...] = ()
+) -> GenerationRequest:
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    values = dict(data)
+    known = {
+        "mode": mode,
+        "model": _text(values.pop("model", None), "model", max_length=200) or DEFAULT_MODEL,
+        "prompt": _prompt(values.pop("prompt", None)),
+        "negative_prompt": _text(values.pop("negative_prompt", None), "negative_prompt") or "",
+        "n": _integer(values.pop("n", None), "n", 1, MAX_N, default=1),
+        "size": _text(values.pop("size", None), "size", max_length=40),
+        "aspect_ratio": _text(values.pop("aspect_ratio", None), "aspect_ratio", max_length=40),
+        "resolution": _text(values.pop("resolution", None), "resolution", max_length=40),
+        "seed": _integer(values.pop("seed", None), "seed", 0, MAX_SEED, default=None),
+        "response_format": _choice(
+            values.pop("response_format", None), "response_format", RESPONSE_FORMATS, "url"
+        ),
+        "output_format": _choice(
+            values.pop("output_format", None), "output_format", OUTPUT_FORMATS, "png"
+        ),
+        "output_compression": _integer(
+            values.pop("output_compression", None), "output_compression", 0, 100, default=None
+        ),
+        "images": images,
+    }
+    for name in IGNORED:
+        values.pop(name, None)
+    return GenerationRequest(**known, extra=values)
+
+
+def _prompt(value: Any) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InvalidRequest(
+            "Missing required parameter: 'prompt'.",
+            param="prompt",
+            code="missing_required_parameter",
+        )
+    return _text(value, "prompt")
+
+
+def _text(value: Any, param: str, *, max_length: int = MAX_PROMPT_CHARS) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"'{param}' must be a string.", param=param)
+    if "\x00" in value:
+        raise InvalidRequest(f"'{param}' must not contain NUL characters.", param=param)
+    if len(value) > max_length:
+        raise InvalidRequest(
+            f"'{param}' is too long: {len(value)} characters, at most {max_length}.",
+            param=param,
+        )
+    return value
+
+
+def _integer(value: Any, param: str, low: int, high: int, *, default: int | None) -> int | None:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidRequest(f"'{param}' must be an integer.", param=param)
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidRequest(f"'{param}' must be an integer.", param=param) from None
+    if not low <= number <= high:
+        raise InvalidRequest(f"'{param}' must be between {low} and {high}.", param=param)
+    return number
+
+
+def _choice(value: Any, param: str, choices: tuple[str, ...], default: str) -> str:
+    if value is None or value == "":
+        return default
+    if isinstance(value, str):
+        value = FORMAT_ALIASES.get(value.lower(), value.lower())
+    if value not in choices:
+        raise InvalidRequest(
+            f"Invalid '{param}' {value!r}: use one of {', '.join(choices)}.", param=param
+        )
+    return value

@@ -1,0 +1,22 @@
+"""Which adapter class speaks for which provider slug of the catalog."""
+
+from .base import Provider
+from .demo import DemoProvider
+
+PROVIDER_CLASSES: dict[str, type[Provider]] = {cls.slug: cls for cls in (DemoProvider,)}
+
+
+def configured_providers() -> dict[str, Provider]:
+    """The real providers whose keys are set, by slug (the demo is never among them)."""
+    configured = {}
+    for slug, cls in PROVIDER_CLASSES.items():
+        if cls.is_demo:
+            continue
+        provider = cls.from_environment()
+        if provider is not None:
+            configured[slug] = provider
+    return configured
+
+
+def demo_provider() -> Provider:
+    return DemoProvider()

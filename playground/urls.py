@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("media/<path:name>", views.media_file, name="media"),
+    path("v1/", include("playground.gateway.urls")),
+    path("accounts/", include("playground.accounts.urls")),
+    path("playground/", include("playground.studio.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,65 @@
+"""Site-wide views: the health check and the media files of the default storage."""
+
+import logging
+import mimetypes
+import secrets
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import DatabaseError, connection
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import redirect
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
+
+
+@require_GET
+def home(request):
+    return redirect("studio:playground")
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    """Whether the database answers and the storage accepts, returns and deletes a file."""
+    checks = {"database": _database_ok(), "storage": _storage_ok()}
+    healthy = all(checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
+    )
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except DatabaseError:
+        return False
+
+
+def _storage_ok() -> bool:
+    probe = f"healthz/{secrets.token_hex(8)}.txt"
+    try:
+        name = default_storage.save(probe, ContentFile(b"ok"))
+        with default_storage.open(name) as fh:
+            ok = fh.read() == b"ok"
+        default_storage.delete(name)
+        return ok
+    except Exception:  # any backend's failure means "unhealthy"; the traceback goes to the log
+        logger.exception("storage health check failed")
+        return False
+
+
+@require_GET
+def media_file(request, name: str):
+    """Serve a stored file. Names of result images are unguessable, so no session is needed."""
+    if ".." in name.split("/") or not default_storage.exists(name):
+        raise Http404("No such file.")
+    content_type, _ = mimetypes.guess_type(name)
+    response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
+    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

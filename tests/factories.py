@@ -1,0 +1,44 @@
+"""Factory functions for test data; each goes through the same services as the site."""
+
+import io
+import itertools
+
+from PIL import Image
+
+from playground.accounts.models import Account, LedgerEntry
+from playground.accounts.services import api_key_create, credits_grant, user_sign_up
+
+_serial = itertools.count(1)
+PASSWORD = "a-long-test-password-42"
+
+
+def user_with_account(*, username: str | None = None, credits_usd: int = 0):
+    user = user_sign_up(username=username or f"user{next(_serial)}", password=PASSWORD)
+    if credits_usd:
+        credits_grant(
+            account=Account.objects.get(user=user),
+            amount_micros=credits_usd * 1_000_000,
+            memo="test",
+        )
+    return user
+
+
+def raw_api_key(*, user, **options) -> str:
+    _, raw_key = api_key_create(user=user, name="test", **options)
+    return raw_key
+
+
+def balance_micros(user) -> int:
+    return Account.objects.get(user=user).balance_micros
+
+
+def ledger_sum_micros(user) -> int:
+    return sum(
+        LedgerEntry.objects.filter(account__user=user).values_list("amount_micros", flat=True)
+    )
+
+
+def png_bytes(width: int = 64, height: int = 48, colour=(200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, format="PNG")
+    return out.getvalue()
