@@ -2,10 +2,20 @@
 
 Adapters get plain data in (`ProviderJob`) and give plain data out (`ProviderResult`); they import
 nothing from the other apps, and raise only the `ProviderError` family below.
+
+An adapter for a queue protocol implements `submit` (returns a JSON-safe handle the gateway saves,
+so a restarted worker can resume or cancel), `wait` (polls until done, reporting progress) and
+`cancel`. A synchronous protocol overrides `generate` instead.
+
+Each adapter also declares, as data, how it takes every public parameter (`parameters`): passed
+through, renamed, converted or emulated by the gateway. `translate` applies that table; the docs
+pages show it.
 """
 
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, ClassVar
 
 import httpx
@@ -13,7 +23,11 @@ import httpx
 
 @dataclass(frozen=True, kw_only=True)
 class ProviderJob:
-    """One upstream call: produce `n` images for this prompt at this size."""
+    """One upstream call: produce `n` images for this prompt at this size.
+
+    `params` holds every other parameter of the request by its public name (cfg_scale, strength,
+    num_inference_steps, provider flags such as go_fast, and parameters nobody knows).
+    """
 
     model_id: str
     prompt: str
@@ -30,7 +44,7 @@ class ProviderJob:
 
 @dataclass(frozen=True, kw_only=True)
 class ProviderImage:
-    """An image as the provider returned it: the bytes, or a URL the gateway fetches."""
+    """An image as the provider returned it: the bytes, or a URL (http(s) or data:) to fetch."""
 
     data: bytes | None = None
     url: str | None = None
@@ -41,6 +55,19 @@ class ProviderImage:
 class ProviderResult:
     images: list[ProviderImage]
     request_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderProgress:
+    """What the provider says while a job runs, for the playground's live card."""
+
+    status: str
+    queue_position: int | None = None
+    logs: tuple[str, ...] = ()
+
+
+ProgressCallback = Callable[[ProviderProgress], Awaitable[None]]
+HandleCallback = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class ProviderError(Exception):
@@ -54,7 +81,7 @@ class ProviderError(Exception):
 
 
 class ProviderUnavailable(ProviderError):
-    """Connection error, timeout or 5xx: try again later or elsewhere."""
+    """Connection error, timeout, 5xx or a malformed answer: try again later or elsewhere."""
 
 
 class ProviderRateLimited(ProviderError):
@@ -69,8 +96,56 @@ class ProviderRejected(ProviderError):
     retryable = False
 
 
+class Behaviour(StrEnum):
+    PASSTHROUGH = "passthrough"  # sent as-is
+    RENAMED = "renamed"  # same value under the provider's field name
+    CONVERTED = "converted"  # turned into the provider's native form
+    EMULATED = "emulated"  # done by the gateway; the provider never sees it
+
+
+@dataclass(frozen=True)
+class Param:
+    """How one provider takes one public parameter."""
+
+    behaviour: Behaviour
+    target: str = ""  # the provider's field name, for renamed and converted parameters
+    note: str = ""
+
+
+# The public parameters every provider may be asked for; anything else in an adapter's table is
+# a flag of that provider alone.
+STANDARD_PARAMETERS = frozenset(
+    {
+        "prompt",
+        "negative_prompt",
+        "size",
+        "seed",
+        "n",
+        "image",
+        "mask",
+        "output_format",
+        "cfg_scale",
+        "strength",
+        "num_inference_steps",
+        "response_format",
+        "output_compression",
+        "aspect_ratio",
+        "resolution",
+    }
+)
+
+# Parameters the gateway always handles itself, whatever the provider.
+GATEWAY_PARAMETERS: dict[str, Param] = {
+    "n": Param(Behaviour.EMULATED, note="parallel calls when the provider makes fewer per call"),
+    "response_format": Param(Behaviour.EMULATED, note="images are stored here, then url or b64"),
+    "output_compression": Param(Behaviour.EMULATED, note="applied when converting the format"),
+    "aspect_ratio": Param(Behaviour.CONVERTED, "size", "resolved to pixels from the catalog"),
+    "resolution": Param(Behaviour.CONVERTED, "size", "resolved to pixels from the catalog"),
+}
+
+
 class Provider:
-    """Base class of the adapters. Subclasses set the class attributes and `generate`."""
+    """Base class of the adapters. Subclasses set the class attributes and the protocol methods."""
 
     slug: ClassVar[str]
     label: ClassVar[str]
@@ -79,6 +154,7 @@ class Provider:
     default_base_url: ClassVar[str] = ""
     is_demo: ClassVar[bool] = False
     max_images_per_call: ClassVar[int] = 1
+    parameters: ClassVar[dict[str, Param]] = {}
 
     def __init__(self, *, api_key: str = "", base_url: str = ""):
         self.api_key = api_key
@@ -93,5 +169,52 @@ class Provider:
         base_url = os.environ.get(cls.base_url_env, "") if cls.base_url_env else ""
         return cls(api_key=api_key, base_url=base_url or cls.default_base_url)
 
-    async def generate(self, job: ProviderJob, client: httpx.AsyncClient) -> ProviderResult:
+    async def generate(
+        self,
+        job: ProviderJob,
+        client: httpx.AsyncClient,
+        *,
+        on_submitted: HandleCallback | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> ProviderResult:
+        handle = await self.submit(job, client)
+        if on_submitted is not None:
+            await on_submitted(handle)
+        return await self.wait(handle, client, on_progress=on_progress)
+
+    async def submit(self, job: ProviderJob, client: httpx.AsyncClient) -> dict[str, Any]:
         raise NotImplementedError
+
+    async def wait(
+        self,
+        handle: dict[str, Any],
+        client: httpx.AsyncClient,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> ProviderResult:
+        raise NotImplementedError
+
+    async def cancel(self, handle: dict[str, Any], client: httpx.AsyncClient) -> None:
+        """Ask the provider to stop a submitted job; synchronous protocols have nothing to stop."""
+
+    def translate(
+        self, values: dict[str, Any], converters: dict[str, Callable[[Any], Any]]
+    ) -> dict:
+        """The provider's request body for `values` (public names), following `parameters`.
+
+        Renamed values move to their target field, converted ones go through `converters[name]`,
+        emulated ones stay here. A parameter the table does not name passes straight through
+        (the gateway has already dropped the flags of other providers).
+        """
+        body: dict[str, Any] = {}
+        for name, value in values.items():
+            if value is None:
+                continue
+            param = self.parameters.get(name) or GATEWAY_PARAMETERS.get(name)
+            if param is None or param.behaviour == Behaviour.PASSTHROUGH:
+                body[name] = value
+            elif param.behaviour == Behaviour.RENAMED:
+                body[param.target] = value
+            elif param.behaviour == Behaviour.CONVERTED and name in converters:
+                body[param.target] = converters[name](value)
+        return body

@@ -10,11 +10,12 @@ import hashlib
 import io
 import random
 import textwrap
+from typing import ClassVar
 
 import httpx
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from .base import Provider, ProviderImage, ProviderJob, ProviderResult
+from .base import Behaviour, Param, Provider, ProviderImage, ProviderJob, ProviderResult
 
 MAX_DEMO_PIXELS = 4096 * 4096
 
@@ -24,7 +25,17 @@ class DemoProvider(Provider):
     label = "Demo (local)"
     is_demo = True
 
-    async def generate(self, job: ProviderJob, client: httpx.AsyncClient) -> ProviderResult:
+    parameters: ClassVar[dict[str, Param]] = {
+        "prompt": Param(Behaviour.PASSTHROUGH, note="drawn on the image"),
+        "size": Param(Behaviour.CONVERTED, "width, height"),
+        "seed": Param(Behaviour.PASSTHROUGH, note="chooses the colours"),
+        "image": Param(Behaviour.PASSTHROUGH, note="the first image becomes the background"),
+        "output_format": Param(Behaviour.EMULATED, note="drawn as PNG, converted by the gateway"),
+    }
+
+    async def generate(
+        self, job: ProviderJob, client: httpx.AsyncClient, **callbacks
+    ) -> ProviderResult:
         data = await asyncio.to_thread(draw, job)
         return ProviderResult(images=[ProviderImage(data=data, seed=job.seed)])
 

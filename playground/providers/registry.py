@@ -1,6 +1,6 @@
 """Which adapter class speaks for which provider slug of the catalog."""
 
-from .base import Provider
+from .base import STANDARD_PARAMETERS, Provider
 from .demo import DemoProvider
 
 PROVIDER_CLASSES: dict[str, type[Provider]] = {cls.slug: cls for cls in (DemoProvider,)}
@@ -20,3 +20,15 @@ def configured_providers() -> dict[str, Provider]:
 
 def demo_provider() -> Provider:
     return DemoProvider()
+
+
+def foreign_flags(slug: str) -> frozenset[str]:
+    """Flags that belong to other providers only: sent to `slug`, they would be rejected."""
+    own = set(PROVIDER_CLASSES[slug].parameters)
+    return frozenset(
+        name
+        for other, cls in PROVIDER_CLASSES.items()
+        if other != slug
+        for name in cls.parameters
+        if name not in STANDARD_PARAMETERS and name not in own
+    )
