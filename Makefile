@@ -13,6 +13,11 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The official openai npm package, for the tests that drive the API from Node.
+tests/js/node_modules/.installed: tests/js/package.json
+	cd tests/js && npm install --no-package-lock --no-audit --no-fund --silent
+	touch $@
+
 install: $(BIN)/.installed
 
 migrate: install
@@ -29,7 +34,7 @@ run: migrate
 	$(BIN)/python manage.py db_worker --interval 0.5 & worker=$$!; \
 	$(BIN)/uvicorn playground.asgi:application --host $(HOST) --port $(PORT)
 
-test: install
+test: install tests/js/node_modules/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

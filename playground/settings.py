@@ -201,3 +201,18 @@ SITE_NAME = env_str("SITE_NAME", "Qwen Image Playground")
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES * 5
 FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
+# Image URLs and webhooks given by callers must point at public addresses unless this is on
+# (for a gateway inside a private network, and for tests against local servers).
+FETCH_ALLOW_PRIVATE_HOSTS = env_bool("FETCH_ALLOW_PRIVATE_HOSTS", False)
+MAX_INPUT_IMAGES = env_int("MAX_INPUT_IMAGES", 16)
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600)
+
+# The cache holds rate-limit counters: per process by default, shared through Redis when set.
+REDIS_URL = env_str("REDIS_URL")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}

@@ -53,6 +53,12 @@ class MethodNotAllowed(GatewayError):
     code = "method_not_allowed"
 
 
+class IdempotencyMismatch(GatewayError):
+    status = 422
+    type = "invalid_request_error"
+    code = "idempotency_key_reused"
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"
@@ -64,11 +70,21 @@ class RateLimited(GatewayError):
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
 
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
 
 class UpstreamFailed(GatewayError):
     status = 502
     type = "upstream_error"
     code = "provider_failed"
+
+
+class NoProvider(GatewayError):
+    status = 503
+    type = "upstream_error"
+    code = "no_provider"
 
 
 _ACCOUNT_ERRORS: dict[type[AccountError], tuple[type[GatewayError], str | None]] = {
@@ -92,4 +108,7 @@ def error_response(error: GatewayError) -> JsonResponse:
             "code": error.code,
         }
     }
-    return JsonResponse(body, status=error.status)
+    response = JsonResponse(body, status=error.status)
+    if isinstance(error, RateLimited):
+        response["Retry-After"] = str(error.retry_after)
+    return response

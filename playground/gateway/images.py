@@ -24,8 +24,35 @@ DEFAULT_QUALITY = 90
 Image.MAX_IMAGE_PIXELS = 64 * 1024 * 1024
 
 
+INPUT_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
+MAX_INPUT_PIXELS = 40_000_000
+
+
 class CorruptImage(ValueError):
     pass
+
+
+def check_input(data: bytes) -> str:
+    """The format ("png", "jpeg", "webp") of an uploaded image, or `CorruptImage` saying why not.
+
+    Only the header is decoded and the pixel count is checked before anything is loaded, so a
+    decompression bomb costs nothing.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format not in INPUT_FORMATS:
+                raise CorruptImage(f"{image.format} images are not accepted; use PNG, JPEG or WebP")
+            width, height = image.size
+            if width * height > MAX_INPUT_PIXELS:
+                raise CorruptImage(
+                    f"the image is {width}x{height}; at most {MAX_INPUT_PIXELS:,} pixels"
+                )
+            image.verify()
+            return INPUT_FORMATS[image.format]
+    except CorruptImage:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise CorruptImage("the file is not a readable PNG, JPEG or WebP image") from exc
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,10 +95,10 @@ def encode(data: bytes, *, output_format: str, compression: int | None = None) -
     )
 
 
-def store(image: EncodedImage, *, folder: str = "generations") -> str:
+def store(data: bytes, *, extension: str, folder: str = "generations") -> str:
     """Save under an unguessable name and return the storage name."""
-    name = f"{folder}/{secrets.token_urlsafe(24)}.{image.output_format}"
-    return default_storage.save(name, ContentFile(image.data))
+    name = f"{folder}/{secrets.token_urlsafe(24)}.{extension}"
+    return default_storage.save(name, ContentFile(data))
 
 
 def read(name: str) -> bytes:

@@ -4,6 +4,9 @@ Multipart forms send every value as a string, so numbers and booleans are also a
 string form. Parameters this module does not know are kept in `extra` and passed to the provider.
 """
 
+import hashlib
+import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +23,10 @@ OUTPUT_FORMATS = ("png", "jpeg", "gif", "webp", "avif")
 FORMAT_ALIASES = {"jpg": "jpeg"}
 # OpenAI parameters that mean nothing here; accepted so SDK callers need not strip them.
 IGNORED = frozenset({"user", "stream", "partial_images"})
+# Typed parameters that every provider may take; kept in `extra` once checked.
+NUMBERS = {"cfg_scale": (0.0, 50.0), "strength": (0.0, 1.0)}
+INTEGERS = {"num_inference_steps": (1, 500)}
+MAX_URL_CHARS = 2048
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,8 +44,30 @@ class GenerationRequest:
     output_format: str = "png"
     output_compression: int | None = None
     images: tuple[bytes, ...] = ()
+    image_urls: tuple[str, ...] = ()
     mask: bytes | None = None
+    webhook_url: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """A digest of everything the caller asked for, to tell a true retry from a reused key."""
+        digest = hashlib.sha256()
+        digest.update(
+            json.dumps(
+                self.as_params()
+                | {
+                    "model": self.model,
+                    "mode": self.mode,
+                    "prompt": self.prompt,
+                    "image_urls": self.image_urls,
+                },
+                sort_keys=True,
+                default=str,
+            ).encode()
+        )
+        for data in (*self.images, self.mask or b""):
+            digest.update(hashlib.sha256(data).digest())
+        return digest.hexdigest()
 
     def as_params(self) -> dict[str, Any]:
         """The request's parameters as JSON-safe data, for the `Generation` row."""
@@ -52,16 +81,38 @@ class GenerationRequest:
             "response_format": self.response_format,
             "output_format": self.output_format,
             "output_compression": self.output_compression,
+            "webhook_url": self.webhook_url,
             "extra": self.extra,
         }
 
 
 def parse_generation_request(
-    data: dict[str, Any], *, mode: str = Mode.GENERATE, images: tuple[bytes, ...] = ()
+    data: dict[str, Any],
+    *,
+    mode: str = Mode.GENERATE,
+    images: tuple[bytes, ...] = (),
+    mask: bytes | None = None,
+    from_form: bool = False,
 ) -> GenerationRequest:
+    """Check a generation or edit request. Edits take uploaded `images`, or URLs in `image`.
+
+    With `from_form`, the values are multipart strings: parameters this module does not know get
+    their JSON type back ("true" a boolean, "12" a number) so provider flags keep their type.
+    """
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     values = dict(data)
+    image_urls = _image_urls(values.pop("image", None), values.pop("image[]", None))
+    if mode == Mode.EDIT and not images and not image_urls:
+        raise InvalidRequest(
+            "Missing required parameter: 'image' (upload PNG, JPEG or WebP files, or give URLs).",
+            param="image",
+            code="missing_required_parameter",
+        )
+    if mode == Mode.GENERATE and image_urls:
+        raise InvalidRequest(
+            "'image' belongs to /v1/images/edits; generations take a prompt only.", param="image"
+        )
     known = {
         "mode": mode,
         "model": _text(values.pop("model", None), "model", max_length=200) or DEFAULT_MODEL,
@@ -82,10 +133,71 @@ def parse_generation_request(
             values.pop("output_compression", None), "output_compression", 0, 100, default=None
         ),
         "images": images,
+        "image_urls": image_urls,
+        "mask": mask,
+        "webhook_url": _url(values.pop("webhook_url", None), "webhook_url"),
     }
     for name in IGNORED:
         values.pop(name, None)
+    if from_form:
+        values = {name: _from_form(value) for name, value in values.items()}
+    for name, (low, high) in NUMBERS.items():
+        if name in values:
+            values[name] = _number(values[name], name, low, high)
+    for name, (low, high) in INTEGERS.items():
+        if name in values:
+            values[name] = _integer(values[name], name, low, high, default=None)
     return GenerationRequest(**known, extra=values)
+
+
+def _from_form(text: Any) -> Any:
+    if isinstance(text, list):
+        return [_from_form(item) for item in text]
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            number = kind(text)
+        except ValueError:
+            continue
+        return number if math.isfinite(number) else text
+    return text
+
+
+def _image_urls(*values: Any) -> tuple[str, ...]:
+    urls = []
+    for value in values:
+        if value is None:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict):  # {"image_url": "..."} or {"url": "..."}
+                item = item.get("image_url") or item.get("url")
+            urls.append(_url(item, "image", allow_data=True))
+    return tuple(urls)
+
+
+def _url(value: Any, param: str, *, allow_data: bool = False) -> str | None:
+    if value is None:
+        return None
+    is_data = allow_data and isinstance(value, str) and value.startswith("data:image/")
+    if not isinstance(value, str) or not (value.startswith(("http://", "https://")) or is_data):
+        accepted = "an http(s) URL or a data:image/... URI" if allow_data else "an http(s) URL"
+        raise InvalidRequest(f"'{param}' must be {accepted}.", param=param)
+    if not is_data and len(value) > MAX_URL_CHARS:
+        raise InvalidRequest(f"'{param}' is longer than {MAX_URL_CHARS} characters.", param=param)
+    return value
+
+
+def _number(value: Any, param: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidRequest(f"'{param}' must be a number.", param=param)
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidRequest(f"'{param}' must be a number.", param=param) from None
+    if not (math.isfinite(number) and low <= number <= high):
+        raise InvalidRequest(f"'{param}' must be between {low:g} and {high:g}.", param=param)
+    return number
 
 
 def _prompt(value: Any) -> str:
@@ -116,6 +228,8 @@ def _text(value: Any, param: str, *, max_length: int = MAX_PROMPT_CHARS) -> str 
 def _integer(value: Any, param: str, low: int, high: int, *, default: int | None) -> int | None:
     if value is None or value == "":
         return default
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InvalidRequest(f"'{param}' must be an integer.", param=param)
     try:

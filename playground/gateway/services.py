@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from playground.accounts.models import ApiKey
@@ -22,9 +23,18 @@ from playground.accounts.services import credits_hold, credits_settle
 from playground.catalog.selectors import model_get_active
 from playground.providers.base import ProviderError, ProviderImage, ProviderJob
 from playground.providers.clients import client_for
+from playground.providers.registry import foreign_flags
 
 from . import images
-from .errors import GatewayError, InvalidRequest, NotFound, UpstreamFailed
+from .errors import (
+    GatewayError,
+    IdempotencyMismatch,
+    InvalidRequest,
+    NoProvider,
+    NotFound,
+    UpstreamFailed,
+)
+from .fetch import FetchRefused, fetch_bytes
 from .models import Generation, GenerationImage
 from .normalize import resolve_size
 from .router import provider_for, route_plan
@@ -33,6 +43,7 @@ from .schemas import MAX_SEED, GenerationRequest
 logger = logging.getLogger(__name__)
 
 PROVIDER_REJECTED = "provider_rejected"
+MAX_RESULT_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,14 +53,76 @@ class StoredImage:
     seed: int | None
 
 
+async def generation_submit(
+    *,
+    user: AbstractBaseUser,
+    request: GenerationRequest,
+    source: str,
+    base_url: str,
+    api_key: ApiKey | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[Generation, bool]:
+    """Check, store the input images, create and hold: `(generation, created)`.
+
+    With an `idempotency_key` already used by this user for the same request, nothing new is
+    created or charged and the first generation comes back with `created` False.
+    """
+    client = client_for("inputs")
+    fetched = [await _fetch_input(url, client) for url in request.image_urls]
+    uploads = [*request.images, *fetched]
+    input_names = await asyncio.to_thread(_store_inputs, uploads, request.mask)
+    return await sync_to_async(generation_create)(
+        user=user,
+        request=request,
+        source=source,
+        base_url=base_url,
+        api_key=api_key,
+        inputs=input_names,
+        idempotency_key=idempotency_key,
+    )
+
+
+async def _fetch_input(url: str, client) -> bytes:
+    try:
+        return await fetch_bytes(url, client, max_bytes=settings.MAX_UPLOAD_BYTES, public_only=True)
+    except (FetchRefused, ProviderError) as exc:
+        raise InvalidRequest(f"Could not use the image URL: {exc}", param="image") from exc
+
+
+def _store_inputs(uploads: list[bytes], mask: bytes | None) -> dict:
+    """Check every input image and store it; the job reads them back from storage."""
+    names = {"images": [], "mask": None}
+    for data, param in [
+        *((data, "image") for data in uploads),
+        *([(mask, "mask")] if mask else []),
+    ]:
+        try:
+            extension = images.check_input(data)
+        except images.CorruptImage as exc:
+            raise InvalidRequest(f"Invalid '{param}': {exc}.", param=param) from exc
+        name = images.store(data, extension=extension, folder="inputs")
+        if param == "mask":
+            names["mask"] = name
+        else:
+            names["images"].append(name)
+    return names
+
+
 @transaction.atomic
 def generation_create(
     *,
     user: AbstractBaseUser,
     request: GenerationRequest,
     source: str,
+    base_url: str = "",
     api_key: ApiKey | None = None,
-) -> Generation:
+    inputs: dict | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[Generation, bool]:
+    if idempotency_key:
+        existing = Generation.objects.filter(user=user, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replayable(existing, request), False
     model = model_get_active(slug=request.model)
     if model is None:
         raise NotFound(
@@ -71,28 +144,48 @@ def generation_create(
     )
     routes = route_plan(model=model, mode=request.mode, width=width, height=height, n=request.n)
     if not routes:
-        raise UpstreamFailed(f"No provider can serve '{model.slug}' right now.", code="no_provider")
-    generation = Generation.objects.create(
-        user=user,
-        api_key=api_key,
-        source=source,
-        model=model,
-        mode=request.mode,
-        prompt=request.prompt,
-        params=request.as_params(),
-        width=width,
-        height=height,
-        n=request.n,
-        seed=request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1),
-        routes=[route.as_json() for route in routes],
-        hold_micros=max(route.cost_micros for route in routes),
-    )
+        raise NoProvider(f"No provider can serve '{model.slug}' right now.")
+    params = request.as_params() | {
+        "inputs": inputs or {"images": [], "mask": None},
+        "base_url": base_url,
+        "fingerprint": request.fingerprint(),
+    }
+    try:
+        with transaction.atomic():
+            generation = Generation.objects.create(
+                user=user,
+                api_key=api_key,
+                source=source,
+                model=model,
+                mode=request.mode,
+                prompt=request.prompt,
+                params=params,
+                idempotency_key=idempotency_key,
+                width=width,
+                height=height,
+                n=request.n,
+                seed=request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1),
+                routes=[route.as_json() for route in routes],
+                hold_micros=max(route.cost_micros for route in routes),
+            )
+    except IntegrityError:  # the same idempotency key, created by a concurrent request
+        existing = Generation.objects.get(user=user, idempotency_key=idempotency_key)
+        return _replayable(existing, request), False
     credits_hold(
         user_id=user.pk,
         api_key_id=api_key.pk if api_key else None,
         generation_id=generation.pk,
         amount_micros=generation.hold_micros,
     )
+    return generation, True
+
+
+def _replayable(generation: Generation, request: GenerationRequest) -> Generation:
+    if generation.params.get("fingerprint") != request.fingerprint():
+        raise IdempotencyMismatch(
+            "This Idempotency-Key was already used with different parameters; use a new key.",
+            param="Idempotency-Key",
+        )
     return generation
 
 
@@ -146,8 +239,10 @@ async def _produce(generation: Generation, route: dict) -> list[StoredImage]:
     """Ask one provider for all n images (in parallel calls when it makes fewer per call)."""
     provider = provider_for(route)
     params = generation.params
+    inputs, mask = await asyncio.to_thread(_read_inputs, params["inputs"])
+    dropped = foreign_flags(provider.slug)
+    extra = {name: value for name, value in params["extra"].items() if name not in dropped}
     per_call = provider.max_images_per_call
-    batches = [(i, min(per_call, generation.n - i)) for i in range(0, generation.n, per_call)]
     jobs = [
         ProviderJob(
             model_id=route["provider_model_id"],
@@ -156,27 +251,47 @@ async def _produce(generation: Generation, route: dict) -> list[StoredImage]:
             width=generation.width,
             height=generation.height,
             seed=(generation.seed + first) % (MAX_SEED + 1),
-            n=count,
+            n=min(per_call, generation.n - first),
+            images=inputs,
+            mask=mask,
             output_format=params["output_format"],
-            params=params["extra"],
+            params=extra,
         )
-        for first, count in batches
+        for first in range(0, generation.n, per_call)
     ]
     client = client_for(provider.slug)
     results = await asyncio.gather(*(provider.generate(job, client) for job in jobs))
     produced = [image for result in results for image in result.images][: generation.n]
-    return await asyncio.to_thread(_convert_and_store, produced, params)
+    raw = await asyncio.gather(*(_image_bytes(image, client) for image in produced))
+    return await asyncio.to_thread(_convert_and_store, raw, produced, params)
 
 
-def _convert_and_store(produced: list[ProviderImage], params: dict) -> list[StoredImage]:
+def _read_inputs(inputs: dict) -> tuple[tuple[bytes, ...], bytes | None]:
+    mask = images.read(inputs["mask"]) if inputs["mask"] else None
+    return tuple(images.read(name) for name in inputs["images"]), mask
+
+
+async def _image_bytes(image: ProviderImage, client) -> bytes:
+    if image.data is not None:
+        return image.data
+    try:
+        return await fetch_bytes(image.url or "", client, max_bytes=MAX_RESULT_BYTES)
+    except FetchRefused as exc:
+        raise images.CorruptImage(f"the provider's result could not be fetched: {exc}") from exc
+
+
+def _convert_and_store(
+    raw: list[bytes], produced: list[ProviderImage], params: dict
+) -> list[StoredImage]:
     stored = []
-    for image in produced:
+    for data, image in zip(raw, produced, strict=True):
         encoded = images.encode(
-            image.data,
+            data,
             output_format=params["output_format"],
             compression=params["output_compression"],
         )
-        stored.append(StoredImage(name=images.store(encoded), image=encoded, seed=image.seed))
+        name = images.store(encoded.data, extension=encoded.output_format)
+        stored.append(StoredImage(name=name, image=encoded, seed=image.seed))
     return stored
 
 

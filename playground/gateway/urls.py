@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
 
@@ -6,5 +6,10 @@ app_name = "gateway"
 
 urlpatterns = [
     path("images/generations", views.images_generations, name="images-generations"),
+    path("images/edits", views.images_edits, name="images-edits"),
+    path("generations/<uuid:generation_id>", views.generation_detail, name="generation-detail"),
     path("models", views.models_list, name="models"),
+    path("models/<str:model_id>", views.model_detail, name="model-detail"),
+    path("openapi.json", views.openapi_document, name="openapi"),
+    re_path(r"^.*$", views.not_found),
 ]

@@ -1,39 +1,42 @@
 """The OpenAI-compatible API under `/v1/`: every answer is JSON, every error OpenAI's envelope."""
 
-import base64
 import functools
 import json
-import logging
 import uuid
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from playground.accounts.errors import AccountError
+from playground.accounts.models import ApiKey
 from playground.accounts.money import usd_str
 from playground.accounts.selectors import account_balance_micros
 from playground.accounts.services import api_key_authenticate
-from playground.catalog.selectors import model_list_active
+from playground.catalog.models import Mode
 
-from . import images
+from . import openapi, ratelimit, selectors
 from .errors import (
     AuthenticationFailed,
     GatewayError,
     InvalidRequest,
     MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
     as_gateway_error,
     error_response,
 )
 from .models import Generation
-from .schemas import parse_generation_request
-from .services import generation_create, generation_error, generation_execute
+from .responses import images_body, status_body
+from .schemas import GenerationRequest, parse_generation_request
+from .services import generation_error, generation_execute, generation_submit
+from .tasks import run_generation
 
-logger = logging.getLogger(__name__)
 
-
-def api_view(*methods: str):
-    """An async API view: method check, authentication, errors in the envelope, a request id."""
+def api_view(*methods: str, authenticated: bool = True):
+    """An async API view: method check, authentication and rate limit, errors in the envelope,
+    a request id on every answer."""
 
     def decorator(view):
         @csrf_exempt
@@ -44,8 +47,11 @@ def api_view(*methods: str):
                     raise MethodNotAllowed(
                         f"{request.method} is not allowed here; use {', '.join(methods)}."
                     )
-                api_key = await _authenticate(request)
-                response = await view(request, api_key, *args, **kwargs)
+                if authenticated:
+                    api_key = await _authenticate(request)
+                    await ratelimit.check(key=f"key:{api_key.pk}")
+                    kwargs["api_key"] = api_key
+                response = await view(request, *args, **kwargs)
             except GatewayError as error:
                 response = error_response(error)
             except AccountError as exc:
@@ -58,7 +64,7 @@ def api_view(*methods: str):
     return decorator
 
 
-async def _authenticate(request: HttpRequest):
+async def _authenticate(request: HttpRequest) -> ApiKey:
     scheme, _, raw_key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not raw_key.strip():
         raise AuthenticationFailed(
@@ -68,40 +74,93 @@ async def _authenticate(request: HttpRequest):
 
 
 @api_view("POST")
-async def images_generations(request: HttpRequest, api_key) -> JsonResponse:
+async def images_generations(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
+    body = _json_body(request)
+    return await _run(request, api_key, parse_generation_request(body, mode=Mode.GENERATE))
+
+
+@api_view("POST")
+async def images_edits(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
+    """Multipart like OpenAI's (`image` or `image[]` files, `mask`), or JSON with image URLs."""
+    if request.content_type == "multipart/form-data":
+        _check_length(request)
+        files = request.FILES
+        uploads = [*files.getlist("image"), *files.getlist("image[]")]
+        if len(uploads) > settings.MAX_INPUT_IMAGES:
+            raise InvalidRequest(
+                f"Too many images: {len(uploads)}, at most {settings.MAX_INPUT_IMAGES}.",
+                param="image",
+            )
+        for upload in [*uploads, *files.getlist("mask")]:
+            if upload.size > settings.MAX_UPLOAD_BYTES:
+                raise PayloadTooLarge(
+                    f"'{upload.name}' is {upload.size:,} bytes; at most "
+                    f"{settings.MAX_UPLOAD_BYTES:,} per file.",
+                    param="image",
+                )
+        mask = files.get("mask")
+        fields = {
+            name: values if len(values) > 1 else values[0] for name, values in request.POST.lists()
+        }
+        generation_request = parse_generation_request(
+            fields,
+            mode=Mode.EDIT,
+            images=tuple(upload.read() for upload in uploads),
+            mask=mask.read() if mask else None,
+            from_form=True,
+        )
+    else:
+        generation_request = parse_generation_request(_json_body(request), mode=Mode.EDIT)
+    return await _run(request, api_key, generation_request)
+
+
+def _json_body(request: HttpRequest):
+    _check_length(request)
     try:
-        body = json.loads(request.body or b"null")
+        return json.loads(request.body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise InvalidRequest("The request body is not valid JSON.") from None
-    generation_request = parse_generation_request(body)
-    generation = await sync_to_async(generation_create)(
+
+
+def _check_length(request: HttpRequest) -> None:
+    """413 before reading a body larger than every upload allowed together."""
+    limit = settings.MAX_UPLOAD_BYTES * (settings.MAX_INPUT_IMAGES + 1)
+    if int(request.headers.get("Content-Length") or 0) > limit:
+        raise PayloadTooLarge(f"The request is larger than {limit:,} bytes.")
+
+
+async def _run(
+    request: HttpRequest, api_key: ApiKey, generation_request: GenerationRequest
+) -> JsonResponse:
+    """Create (or find, for a repeated Idempotency-Key) the generation, then answer: at once
+    with 202 under `Prefer: respond-async`, else when it is done."""
+    respond_async = "respond-async" in request.headers.get("Prefer", "")
+    generation, created = await generation_submit(
         user=api_key.user,
         api_key=api_key,
         request=generation_request,
         source=Generation.Source.API,
+        base_url=request.build_absolute_uri("/"),
+        idempotency_key=request.headers.get("Idempotency-Key") or None,
     )
-    generation = await generation_execute(generation_id=generation.pk)
-    if generation.status != Generation.Status.SUCCEEDED:
-        raise generation_error(generation)
-    return await _images_response(request, generation)
-
-
-async def _images_response(request: HttpRequest, generation: Generation) -> JsonResponse:
-    data = []
-    async for image in generation.images.order_by("index"):
-        if generation.params["response_format"] == "b64_json":
-            raw = await sync_to_async(images.read, thread_sensitive=False)(image.file.name)
-            data.append({"b64_json": base64.b64encode(raw).decode(), "revised_prompt": None})
+    if respond_async:
+        if created:
+            await run_generation.aenqueue(str(generation.pk))
+        generation = await selectors.generation_aget(pk=generation.pk, user_id=api_key.user_id)
+        response = JsonResponse(await status_body(generation), status=202)
+        response["Location"] = f"/v1/generations/{generation.pk}"
+    else:
+        if created:
+            generation = await generation_execute(generation_id=generation.pk)
         else:
-            url = request.build_absolute_uri(image.file.url)
-            data.append({"url": url, "revised_prompt": None})
-    body = {
-        "created": int(generation.created_at.timestamp()),
-        "data": data,
-        "output_format": generation.params["output_format"],
-        "size": f"{generation.width}x{generation.height}",
-    }
-    response = JsonResponse(body)
+            generation = await selectors.generation_await_finished(pk=generation.pk)
+        if generation.status != Generation.Status.SUCCEEDED:
+            raise generation_error(generation)
+        response = JsonResponse(await images_body(generation))
+    return await _with_credit_headers(response, generation)
+
+
+async def _with_credit_headers(response: JsonResponse, generation: Generation) -> JsonResponse:
     remaining = await sync_to_async(account_balance_micros)(user_id=generation.user_id)
     response["X-Generation-Id"] = str(generation.pk)
     response["X-Credits-Charged"] = usd_str(generation.cost_micros)
@@ -110,16 +169,35 @@ async def _images_response(request: HttpRequest, generation: Generation) -> Json
 
 
 @api_view("GET")
-async def models_list(request: HttpRequest, api_key) -> JsonResponse:
-    data = [_model_object(model) async for model in model_list_active()]
+async def generation_detail(request: HttpRequest, generation_id: uuid.UUID, api_key: ApiKey):
+    generation = await selectors.generation_aget(pk=generation_id, user_id=api_key.user_id)
+    if generation is None:
+        raise NotFound(f"No generation {generation_id} for this account.", param="id")
+    return await _with_credit_headers(JsonResponse(await status_body(generation)), generation)
+
+
+@api_view("GET")
+async def models_list(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
+    data = [model async for model in selectors.model_objects()]
     return JsonResponse({"object": "list", "data": data})
 
 
-def _model_object(model) -> dict:
-    return {
-        "id": model.slug,
-        "object": "model",
-        "created": int(model.created_at.timestamp()),
-        "owned_by": model.vendor.lower(),
-        "modes": model.modes,
-    }
+@api_view("GET")
+async def model_detail(request: HttpRequest, model_id: str, api_key: ApiKey) -> JsonResponse:
+    async for model in selectors.model_objects(slug=model_id):
+        return JsonResponse(model)
+    raise NotFound(
+        f"The model '{model_id}' does not exist. GET /v1/models lists the model ids.",
+        param="model",
+        code="model_not_found",
+    )
+
+
+@api_view("GET", authenticated=False)
+async def openapi_document(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(openapi.document(server_url=request.build_absolute_uri("/v1")))
+
+
+@api_view("GET", "POST", "PUT", "PATCH", "DELETE", authenticated=False)
+async def not_found(request: HttpRequest) -> JsonResponse:
+    raise NotFound(f"There is no {request.path}. The API is described at /v1/openapi.json.")

@@ -1,3 +1,4 @@
+from asgiref.sync import async_to_sync
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -9,11 +10,11 @@ from playground.catalog.selectors import model_list_active
 from playground.gateway.errors import GatewayError
 from playground.gateway.models import Generation
 from playground.gateway.schemas import GenerationRequest
-from playground.gateway.services import generation_create
+from playground.gateway.services import generation_submit
+from playground.gateway.tasks import run_generation
 
 from .forms import PlaygroundForm
 from .selectors import generation_list_recent
-from .tasks import run_generation
 
 
 @require_GET
@@ -29,8 +30,9 @@ def generate(request):
     form = PlaygroundForm(request.POST, models=list(model_list_active()))
     if form.is_valid():
         try:
-            generation = generation_create(
+            generation, _ = async_to_sync(generation_submit)(
                 user=request.user,
+                base_url=request.build_absolute_uri("/"),
                 request=GenerationRequest(
                     mode=Mode.GENERATE,
                     model=form.cleaned_data["model"],

@@ -1,0 +1,295 @@
+"""The OpenAPI 3.1 document of `/v1/`, served at `/v1/openapi.json`."""
+
+from .schemas import MAX_N, MAX_PROMPT_CHARS, MAX_SEED, OUTPUT_FORMATS, RESPONSE_FORMATS
+
+ERROR_STATUSES = {
+    "400": "A parameter is missing or invalid (`param` names it).",
+    "401": "The API key is missing, wrong, revoked or expired.",
+    "402": "The balance, or the key's spend limit, does not cover the request.",
+    "404": "Unknown model or generation.",
+    "405": "Wrong HTTP method.",
+    "413": "An upload or the request is too large.",
+    "422": "The Idempotency-Key was used before with other parameters.",
+    "429": "Rate limited; see `Retry-After`.",
+    "502": "Every provider failed; all credits were released.",
+    "503": "No provider can serve the model right now.",
+}
+
+_COMMON_PARAMETERS = {
+    "model": {
+        "type": "string",
+        "default": "qwen-image",
+        "description": "A model id from GET /v1/models.",
+    },
+    "prompt": {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT_CHARS},
+    "negative_prompt": {"type": "string", "maxLength": MAX_PROMPT_CHARS},
+    "n": {"type": "integer", "minimum": 1, "maximum": MAX_N, "default": 1},
+    "size": {
+        "type": "string",
+        "description": "'WxH' pixels (always wins) or 'W:H' (same as aspect_ratio), or 'auto'.",
+        "examples": ["1024x1024", "16:9"],
+    },
+    "aspect_ratio": {
+        "type": "string",
+        "description": "Any 'W:H'; mapped to the nearest ratio the model supports.",
+    },
+    "resolution": {
+        "type": "string",
+        "description": "A tier ('0.5K', '1K', '2K', '4K') or megapixels ('0.25', '1').",
+    },
+    "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
+    "response_format": {"type": "string", "enum": list(RESPONSE_FORMATS), "default": "url"},
+    "output_format": {"type": "string", "enum": list(OUTPUT_FORMATS), "default": "png"},
+    "output_compression": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 100,
+        "description": "Quality kept for jpeg, webp and avif; 100 is the best.",
+    },
+    "cfg_scale": {"type": "number", "minimum": 0, "maximum": 50},
+    "strength": {"type": "number", "minimum": 0, "maximum": 1},
+    "num_inference_steps": {"type": "integer", "minimum": 1, "maximum": 500},
+    "webhook_url": {
+        "type": "string",
+        "format": "uri",
+        "description": "With `Prefer: respond-async`, called with the generation when it ends.",
+    },
+}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def _responses(success: dict) -> dict:
+    errors = {
+        status: {"description": text, "content": _json(_ref("Error"))}
+        for status, text in ERROR_STATUSES.items()
+    }
+    return success | errors
+
+
+_HEADERS = [
+    {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "maxLength": 255},
+        "description": "A retry with the same key returns the first answer and charges once.",
+    },
+    {
+        "name": "Prefer",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "enum": ["respond-async"]},
+        "description": "Answer 202 at once; follow GET /v1/generations/{id}.",
+    },
+]
+
+_IMAGES_SUCCESS = {
+    "200": {"description": "The images.", "content": _json(_ref("ImagesResponse"))},
+    "202": {"description": "Accepted (respond-async).", "content": _json(_ref("Generation"))},
+}
+
+
+def document(*, server_url: str) -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Qwen Image Playground API",
+            "version": "1.0.0",
+            "description": "OpenAI-compatible image generation and editing. Authenticate with "
+            "`Authorization: Bearer <key>`.",
+        },
+        "servers": [{"url": server_url}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/images/generations": {
+                "post": {
+                    "operationId": "createImage",
+                    "parameters": _HEADERS,
+                    "requestBody": {"required": True, "content": _json(_ref("GenerationRequest"))},
+                    "responses": _responses(_IMAGES_SUCCESS),
+                }
+            },
+            "/images/edits": {
+                "post": {
+                    "operationId": "createImageEdit",
+                    "parameters": _HEADERS,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {"schema": _ref("EditForm")},
+                            "application/json": {"schema": _ref("EditJson")},
+                        },
+                    },
+                    "responses": _responses(_IMAGES_SUCCESS),
+                }
+            },
+            "/generations/{id}": {
+                "get": {
+                    "operationId": "getGeneration",
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "format": "uuid"},
+                        }
+                    ],
+                    "responses": _responses(
+                        {
+                            "200": {
+                                "description": "The generation.",
+                                "content": _json(_ref("Generation")),
+                            }
+                        }
+                    ),
+                }
+            },
+            "/models": {
+                "get": {
+                    "operationId": "listModels",
+                    "responses": _responses(
+                        {
+                            "200": {
+                                "description": "Every model.",
+                                "content": _json(_ref("ModelList")),
+                            }
+                        }
+                    ),
+                }
+            },
+            "/models/{model}": {
+                "get": {
+                    "operationId": "retrieveModel",
+                    "parameters": [
+                        {
+                            "name": "model",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": _responses(
+                        {"200": {"description": "The model.", "content": _json(_ref("Model"))}}
+                    ),
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "GenerationRequest": {
+                    "type": "object",
+                    "required": ["prompt"],
+                    "properties": _COMMON_PARAMETERS,
+                    "additionalProperties": True,
+                    "description": "Parameters not listed pass straight through to the provider.",
+                },
+                "EditForm": {
+                    "type": "object",
+                    "required": ["prompt", "image"],
+                    "properties": _COMMON_PARAMETERS
+                    | {
+                        "image": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "PNG, JPEG or WebP; repeat `image` or use `image[]`.",
+                        },
+                        "mask": {"type": "string", "format": "binary"},
+                    },
+                    "additionalProperties": True,
+                },
+                "EditJson": {
+                    "type": "object",
+                    "required": ["prompt", "image"],
+                    "properties": _COMMON_PARAMETERS
+                    | {
+                        "image": {
+                            "oneOf": [
+                                {"type": "string"},
+                                {"type": "array", "items": {"type": "string"}},
+                            ],
+                            "description": "http(s) URLs or data:image/... URIs.",
+                        }
+                    },
+                    "additionalProperties": True,
+                },
+                "Image": {
+                    "type": "object",
+                    "properties": {
+                        "url": {"type": "string"},
+                        "b64_json": {"type": "string"},
+                        "revised_prompt": {"type": ["string", "null"]},
+                    },
+                },
+                "ImagesResponse": {
+                    "type": "object",
+                    "required": ["created", "data"],
+                    "properties": {
+                        "created": {"type": "integer"},
+                        "data": {"type": "array", "items": _ref("Image")},
+                        "output_format": {"type": "string"},
+                        "size": {"type": "string"},
+                    },
+                },
+                "Generation": {
+                    "type": "object",
+                    "required": ["id", "object", "status", "model", "created"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "object": {"const": "image.generation"},
+                        "status": {
+                            "enum": ["queued", "running", "succeeded", "failed", "cancelled"]
+                        },
+                        "model": {"type": "string"},
+                        "created": {"type": "integer"},
+                        "cost": {"type": "string", "description": "Dollars charged."},
+                        "data": {"type": "array", "items": _ref("Image")},
+                        "error": {"type": "object"},
+                    },
+                },
+                "Model": {
+                    "type": "object",
+                    "required": ["id", "object", "created", "owned_by"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "object": {"const": "model"},
+                        "created": {"type": "integer"},
+                        "owned_by": {"type": "string"},
+                        "modes": {"type": "array", "items": {"enum": ["generate", "edit"]}},
+                        "price_from_usd": {"type": ["string", "null"]},
+                    },
+                },
+                "ModelList": {
+                    "type": "object",
+                    "required": ["object", "data"],
+                    "properties": {
+                        "object": {"const": "list"},
+                        "data": {"type": "array", "items": _ref("Model")},
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["message", "type"],
+                            "properties": {
+                                "message": {"type": "string"},
+                                "type": {"type": "string"},
+                                "param": {"type": ["string", "null"]},
+                                "code": {"type": ["string", "null"]},
+                            },
+                        }
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,49 @@
+"""What the API says about a generation: OpenAI's images response, and the status object of
+async mode (also the body of webhooks). Built without a request, from the base URL recorded
+when the generation was created, so the worker can build the same answer."""
+
+import base64
+from urllib.parse import urljoin
+
+from asgiref.sync import sync_to_async
+
+from playground.accounts.money import usd_str
+
+from . import images
+from .models import Generation
+
+
+async def images_body(generation: Generation) -> dict:
+    """OpenAI's `{"created", "data": [...]}` for a generation that succeeded."""
+    as_b64 = generation.params["response_format"] == "b64_json"
+    data = []
+    async for image in generation.images.order_by("index"):
+        if as_b64:
+            raw = await sync_to_async(images.read, thread_sensitive=False)(image.file.name)
+            data.append({"b64_json": base64.b64encode(raw).decode(), "revised_prompt": None})
+        else:
+            url = urljoin(generation.params["base_url"], image.file.url)
+            data.append({"url": url, "revised_prompt": None})
+    return {
+        "created": int(generation.created_at.timestamp()),
+        "data": data,
+        "output_format": generation.params["output_format"],
+        "size": f"{generation.width}x{generation.height}",
+    }
+
+
+async def status_body(generation: Generation) -> dict:
+    """The async-mode view of a generation: its state, and the images or the error once done."""
+    body = {
+        "id": str(generation.pk),
+        "object": "image.generation",
+        "status": generation.status,
+        "model": generation.model.slug,
+        "created": int(generation.created_at.timestamp()),
+        "cost": usd_str(generation.cost_micros),
+    }
+    if generation.status == Generation.Status.SUCCEEDED:
+        body |= {"data": (await images_body(generation))["data"]}
+    elif generation.is_finished:
+        body |= {"error": {"message": generation.error_message, "code": generation.error_code}}
+    return body
