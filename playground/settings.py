@@ -216,3 +216,7 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+
+# Calls to a provider: attempts on one provider before failing over, and the first backoff.
+PROVIDER_ATTEMPTS = env_int("PROVIDER_ATTEMPTS", 2)
+PROVIDER_RETRY_WAIT_SECONDS = float(env_str("PROVIDER_RETRY_WAIT_SECONDS", "0.5"))

@@ -55,6 +55,8 @@ class Generation(models.Model):
     routes = models.JSONField(default=list, blank=True)
     provider = models.CharField(max_length=50, blank=True)
     attempts = models.JSONField(default=list, blank=True)
+    upstream = models.JSONField(default=list, blank=True)  # provider job handles, to cancel
+    progress = models.JSONField(default=dict, blank=True)  # the provider's last status report
     hold_micros = models.BigIntegerField(default=0)
     cost_micros = models.BigIntegerField(default=0)
     error_code = models.CharField(max_length=50, blank=True)

@@ -10,22 +10,30 @@ import asyncio
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
+import stamina
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from playground.accounts.models import ApiKey
 from playground.accounts.services import credits_hold, credits_settle
 from playground.catalog.selectors import model_get_active
-from playground.providers.base import ProviderError, ProviderImage, ProviderJob
+from playground.providers.base import (
+    ProviderError,
+    ProviderImage,
+    ProviderJob,
+    ProviderProgress,
+    ProviderRateLimited,
+)
 from playground.providers.clients import client_for
 from playground.providers.registry import foreign_flags
 
-from . import images
+from . import circuit, images
 from .errors import (
     GatewayError,
     IdempotencyMismatch,
@@ -44,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 PROVIDER_REJECTED = "provider_rejected"
 MAX_RESULT_BYTES = 64 * 1024 * 1024
+MAX_RETRY_AFTER_SECONDS = 30.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,7 +199,13 @@ def _replayable(generation: Generation, request: GenerationRequest) -> Generatio
 
 
 async def generation_execute(*, generation_id) -> Generation:
-    """Run a queued generation to the end; returns it finished (or as another worker left it)."""
+    """Run a queued generation to the end; returns it finished (or as another worker left it).
+
+    Routes are tried cheapest first, skipping providers whose circuit is open (unless none is
+    left); each is retried on transient errors, honouring Retry-After, before failing over. A
+    provider that says the input is bad ends the run. If the caller goes away (the task is
+    cancelled) or the user cancels, the upstream jobs are cancelled and nothing is charged.
+    """
     claimed = await Generation.objects.filter(
         pk=generation_id, status=Generation.Status.QUEUED
     ).aupdate(status=Generation.Status.RUNNING, started_at=timezone.now())
@@ -198,34 +213,14 @@ async def generation_execute(*, generation_id) -> Generation:
     if not claimed:
         return generation
 
-    attempts: list[dict] = []
-    error: GatewayError = UpstreamFailed("Every provider failed for this request.")
-    for route in generation.routes:
-        started = time.monotonic()
-        try:
-            stored = await _produce(generation, route)
-        except ProviderError as exc:
-            attempts.append(_attempt(route, started, status=exc.status, error=str(exc)))
-            logger.warning(
-                "provider attempt failed",
-                extra={"generation": str(generation.pk), "provider": route["provider"]},
-            )
-            if not exc.retryable:
-                error = InvalidRequest(
-                    f"The provider rejected the request: {exc}", code=PROVIDER_REJECTED
-                )
-                break
-            continue
-        except images.CorruptImage as exc:
-            attempts.append(_attempt(route, started, status=None, error=str(exc)))
-            continue
-        attempts.append(_attempt(route, started, status=200, error=""))
-        await sync_to_async(_generation_succeed)(
-            generation=generation, route=route, stored=stored, attempts=attempts
-        )
-        return await Generation.objects.select_related("model").aget(pk=generation_id)
-
-    await sync_to_async(_generation_fail)(generation=generation, error=error, attempts=attempts)
+    run = _Run(generation)
+    try:
+        await run.go()
+    except JobCancelled:
+        await run.cancel()
+    except asyncio.CancelledError:  # the API caller went away
+        await asyncio.shield(run.cancel())
+        raise
     return await Generation.objects.select_related("model").aget(pk=generation_id)
 
 
@@ -235,35 +230,146 @@ def generation_error(generation: Generation) -> GatewayError:
     return error_class(generation.error_message)
 
 
-async def _produce(generation: Generation, route: dict) -> list[StoredImage]:
-    """Ask one provider for all n images (in parallel calls when it makes fewer per call)."""
-    provider = provider_for(route)
-    params = generation.params
-    inputs, mask = await asyncio.to_thread(_read_inputs, params["inputs"])
-    dropped = foreign_flags(provider.slug)
-    extra = {name: value for name, value in params["extra"].items() if name not in dropped}
-    per_call = provider.max_images_per_call
-    jobs = [
-        ProviderJob(
-            model_id=route["provider_model_id"],
-            prompt=generation.prompt,
-            negative_prompt=params["negative_prompt"],
-            width=generation.width,
-            height=generation.height,
-            seed=(generation.seed + first) % (MAX_SEED + 1),
-            n=min(per_call, generation.n - first),
-            images=inputs,
-            mask=mask,
-            output_format=params["output_format"],
-            params=extra,
+class JobCancelled(Exception):
+    """The user cancelled a running generation; raised from the progress callback."""
+
+
+class _Run:
+    """One execution of a generation: its attempts and the upstream jobs it started."""
+
+    def __init__(self, generation: Generation):
+        self.generation = generation
+        self.attempts: list[dict] = []
+        self.handles: list[tuple[dict, dict]] = []  # (route, provider handle)
+
+    async def go(self) -> None:
+        generation = self.generation
+        error: GatewayError = UpstreamFailed("Every provider failed for this request.")
+        for route in await _usable_routes(generation.routes):
+            started = time.monotonic()
+            try:
+                stored = await self._produce_with_retries(route)
+            except ProviderError as exc:
+                self.attempts.append(_attempt(route, started, status=exc.status, error=str(exc)))
+                logger.warning(
+                    "provider failed",
+                    extra={"generation": str(generation.pk), "provider": route["provider"]},
+                )
+                if not exc.retryable:
+                    error = InvalidRequest(
+                        f"The provider rejected the request: {exc}", code=PROVIDER_REJECTED
+                    )
+                    break
+                await circuit.record_failure(route["provider"])
+                continue
+            except images.CorruptImage as exc:
+                self.attempts.append(_attempt(route, started, status=None, error=str(exc)))
+                await circuit.record_failure(route["provider"])
+                continue
+            self.attempts.append(_attempt(route, started, status=200, error=""))
+            await circuit.record_success(route["provider"])
+            await sync_to_async(_generation_finish)(
+                generation=generation, attempts=self.attempts, route=route, stored=stored
+            )
+            return
+        await sync_to_async(_generation_finish)(
+            generation=generation, attempts=self.attempts, error=error
         )
-        for first in range(0, generation.n, per_call)
-    ]
-    client = client_for(provider.slug)
-    results = await asyncio.gather(*(provider.generate(job, client) for job in jobs))
-    produced = [image for result in results for image in result.images][: generation.n]
-    raw = await asyncio.gather(*(_image_bytes(image, client) for image in produced))
-    return await asyncio.to_thread(_convert_and_store, raw, produced, params)
+
+    async def _produce_with_retries(self, route: dict) -> list[StoredImage]:
+        async for attempt in stamina.retry_context(
+            on=_retry_backoff,
+            attempts=settings.PROVIDER_ATTEMPTS,
+            timeout=None,
+            wait_initial=settings.PROVIDER_RETRY_WAIT_SECONDS,
+            wait_max=MAX_RETRY_AFTER_SECONDS,
+        ):
+            with attempt:
+                return await self._produce(route)
+        raise AssertionError("unreachable: retry_context raises after the last attempt")
+
+    async def _produce(self, route: dict) -> list[StoredImage]:
+        """Ask one provider for all n images (parallel calls when it makes fewer per call)."""
+        generation = self.generation
+        provider = provider_for(route)
+        params = generation.params
+        inputs, mask = await asyncio.to_thread(_read_inputs, params["inputs"])
+        dropped = foreign_flags(provider.slug)
+        extra = {name: value for name, value in params["extra"].items() if name not in dropped}
+        per_call = provider.max_images_per_call
+        jobs = [
+            ProviderJob(
+                model_id=route["provider_model_id"],
+                prompt=generation.prompt,
+                negative_prompt=params["negative_prompt"],
+                width=generation.width,
+                height=generation.height,
+                seed=(generation.seed + first) % (MAX_SEED + 1),
+                n=min(per_call, generation.n - first),
+                images=inputs,
+                mask=mask,
+                output_format=params["output_format"],
+                params=extra,
+            )
+            for first in range(0, generation.n, per_call)
+        ]
+        client = client_for(provider.slug)
+
+        async def submitted(handle: dict) -> None:
+            self.handles.append((route, handle))
+            await Generation.objects.filter(pk=generation.pk).aupdate(
+                upstream=[{"provider": r["provider"], "handle": h} for r, h in self.handles]
+            )
+
+        async def progressed(progress: ProviderProgress) -> None:
+            still_running = await Generation.objects.filter(
+                pk=generation.pk, status=Generation.Status.RUNNING
+            ).aupdate(progress=asdict(progress) | {"provider": provider.slug})
+            if not still_running:
+                raise JobCancelled()
+
+        results = await _all_or_none(
+            provider.generate(job, client, on_submitted=submitted, on_progress=progressed)
+            for job in jobs
+        )
+        produced = [image for result in results for image in result.images][: generation.n]
+        raw = await _all_or_none(_image_bytes(image, client) for image in produced)
+        return await asyncio.to_thread(_convert_and_store, raw, produced, params)
+
+    async def cancel(self) -> None:
+        """Cancel the upstream jobs (best effort) and end the generation as cancelled."""
+        for route, handle in self.handles:
+            provider = provider_for(route)
+            try:
+                await provider.cancel(handle, client_for(provider.slug))
+            except ProviderError:
+                logger.warning("upstream cancel failed", extra={"provider": route["provider"]})
+        await sync_to_async(_generation_finish)(
+            generation=self.generation, attempts=self.attempts, cancelled=True
+        )
+
+
+async def _all_or_none(coroutines) -> list:
+    """Run concurrently; on the first failure cancel the rest and raise that failure."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(coroutine) for coroutine in coroutines]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
+def _retry_backoff(exc: Exception) -> bool | float:
+    """Whether to try the same provider again, and after how long when it said so."""
+    if isinstance(exc, ProviderRateLimited) and exc.retry_after is not None:
+        return exc.retry_after if exc.retry_after <= MAX_RETRY_AFTER_SECONDS else False
+    return isinstance(exc, ProviderError) and exc.retryable
+
+
+async def _usable_routes(routes: list[dict]) -> list[dict]:
+    """The routes whose provider's circuit is closed; all of them if every circuit is open."""
+    closed = [route for route in routes if not await circuit.is_open(route["provider"])]
+    return closed or routes
 
 
 def _read_inputs(inputs: dict) -> tuple[tuple[bytes, ...], bytes | None]:
@@ -305,51 +411,82 @@ def _attempt(route: dict, started: float, *, status: int | None, error: str) -> 
 
 
 @transaction.atomic
-def _generation_succeed(
-    *, generation: Generation, route: dict, stored: list[StoredImage], attempts: list[dict]
+def _generation_finish(
+    *,
+    generation: Generation,
+    attempts: list[dict],
+    route: dict | None = None,
+    stored: list[StoredImage] = (),
+    error: GatewayError | None = None,
+    cancelled: bool = False,
 ) -> None:
-    per_image = route["cost_micros"] // generation.n
-    cost_micros = per_image * len(stored)
-    GenerationImage.objects.bulk_create(
-        GenerationImage(
-            generation=generation,
-            index=index,
-            file=item.name,
-            content_type=item.image.content_type,
-            width=item.image.width,
-            height=item.image.height,
-            size_bytes=len(item.image.data),
-            seed=item.seed,
+    """End a running generation and settle its hold: succeeded (charged for the images),
+    failed or cancelled (nothing charged). If the user cancelled while it ran, the images are
+    discarded and nothing is charged."""
+    fields = {"attempts": attempts, "finished_at": timezone.now()}
+    if cancelled:
+        fields |= {"status": Generation.Status.CANCELLED, "error_message": "Cancelled."}
+    elif error is not None:
+        fields |= {
+            "status": Generation.Status.FAILED,
+            "error_code": error.code or "",
+            "error_message": error.message,
+        }
+    else:
+        cost_micros = route["cost_micros"] // generation.n * len(stored)
+        fields |= {
+            "status": Generation.Status.SUCCEEDED,
+            "provider": route["provider"],
+            "cost_micros": cost_micros,
+        }
+    running = Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING)
+    if not running.update(**fields):  # cancelled by the user meanwhile
+        Generation.objects.filter(pk=generation.pk).update(
+            attempts=attempts, finished_at=fields["finished_at"]
         )
-        for index, item in enumerate(stored)
-    )
-    Generation.objects.filter(pk=generation.pk).update(
-        status=Generation.Status.SUCCEEDED,
-        provider=route["provider"],
-        attempts=attempts,
-        cost_micros=cost_micros,
-        finished_at=timezone.now(),
-    )
+        transaction.on_commit(lambda: _delete_files([item.name for item in stored]))
+        fields = {"cost_micros": 0}
+    elif stored:
+        GenerationImage.objects.bulk_create(
+            GenerationImage(
+                generation=generation,
+                index=index,
+                file=item.name,
+                content_type=item.image.content_type,
+                width=item.image.width,
+                height=item.image.height,
+                size_bytes=len(item.image.data),
+                seed=item.seed,
+            )
+            for index, item in enumerate(stored)
+        )
     credits_settle(
         user_id=generation.user_id,
         api_key_id=generation.api_key_id,
         generation_id=generation.pk,
-        cost_micros=cost_micros,
+        cost_micros=fields.get("cost_micros", 0),
     )
+
+
+def _delete_files(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)
 
 
 @transaction.atomic
-def _generation_fail(*, generation: Generation, error: GatewayError, attempts: list[dict]) -> None:
-    Generation.objects.filter(pk=generation.pk).update(
-        status=Generation.Status.FAILED,
-        attempts=attempts,
-        error_code=error.code or "",
-        error_message=error.message,
-        finished_at=timezone.now(),
-    )
-    credits_settle(
-        user_id=generation.user_id,
-        api_key_id=generation.api_key_id,
-        generation_id=generation.pk,
-        cost_micros=0,
-    )
+def generation_cancel(*, generation: Generation) -> bool:
+    """Cancel a queued or running generation of its owner. A queued one ends here with its hold
+    released; a running one is marked, and its worker cancels upstream and releases the hold."""
+    queued = Generation.objects.filter(pk=generation.pk, status=Generation.Status.QUEUED)
+    if queued.update(
+        status=Generation.Status.CANCELLED, error_message="Cancelled.", finished_at=timezone.now()
+    ):
+        credits_settle(
+            user_id=generation.user_id,
+            api_key_id=generation.api_key_id,
+            generation_id=generation.pk,
+            cost_micros=0,
+        )
+        return True
+    running = Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING)
+    return bool(running.update(status=Generation.Status.CANCELLED, error_message="Cancelled."))
