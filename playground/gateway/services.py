@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from playground.accounts.models import ApiKey
 from playground.accounts.services import credits_hold, credits_settle
+from playground.catalog.models import ImageModel
 from playground.catalog.selectors import model_get_active
 from playground.providers.base import (
     ProviderError,
@@ -45,7 +46,7 @@ from .errors import (
 from .fetch import FetchRefused, fetch_bytes
 from .models import Generation, GenerationImage
 from .normalize import resolve_size
-from .router import provider_for, route_plan
+from .router import Route, provider_for, route_plan
 from .schemas import MAX_SEED, GenerationRequest
 
 logger = logging.getLogger(__name__)
@@ -117,21 +118,27 @@ def _store_inputs(uploads: list[bytes], mask: bytes | None) -> dict:
     return names
 
 
-@transaction.atomic
-def generation_create(
-    *,
-    user: AbstractBaseUser,
-    request: GenerationRequest,
-    source: str,
-    base_url: str = "",
-    api_key: ApiKey | None = None,
-    inputs: dict | None = None,
-    idempotency_key: str | None = None,
-) -> tuple[Generation, bool]:
-    if idempotency_key:
-        existing = Generation.objects.filter(user=user, idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return _replayable(existing, request), False
+@dataclass(frozen=True, kw_only=True)
+class Quote:
+    """What a request costs: the likely charge (cheapest route) and the hold (dearest route)."""
+
+    model: ImageModel
+    width: int
+    height: int
+    routes: list[Route]
+
+    @property
+    def charge_micros(self) -> int:
+        return self.routes[0].cost_micros
+
+    @property
+    def hold_micros(self) -> int:
+        return max(route.cost_micros for route in self.routes)
+
+
+def generation_quote(*, request: GenerationRequest) -> Quote:
+    """Check the request against the catalog and price it; the price preview, the hold and the
+    charge all come from here."""
     model = model_get_active(slug=request.model)
     if model is None:
         raise NotFound(
@@ -154,6 +161,25 @@ def generation_create(
     routes = route_plan(model=model, mode=request.mode, width=width, height=height, n=request.n)
     if not routes:
         raise NoProvider(f"No provider can serve '{model.slug}' right now.")
+    return Quote(model=model, width=width, height=height, routes=routes)
+
+
+@transaction.atomic
+def generation_create(
+    *,
+    user: AbstractBaseUser,
+    request: GenerationRequest,
+    source: str,
+    base_url: str = "",
+    api_key: ApiKey | None = None,
+    inputs: dict | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[Generation, bool]:
+    if idempotency_key:
+        existing = Generation.objects.filter(user=user, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replayable(existing, request), False
+    quote = generation_quote(request=request)
     params = request.as_params() | {
         "inputs": inputs or {"images": [], "mask": None},
         "base_url": base_url,
@@ -165,17 +191,17 @@ def generation_create(
                 user=user,
                 api_key=api_key,
                 source=source,
-                model=model,
+                model=quote.model,
                 mode=request.mode,
                 prompt=request.prompt,
                 params=params,
                 idempotency_key=idempotency_key,
-                width=width,
-                height=height,
+                width=quote.width,
+                height=quote.height,
                 n=request.n,
                 seed=request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1),
-                routes=[route.as_json() for route in routes],
-                hold_micros=max(route.cost_micros for route in routes),
+                routes=[route.as_json() for route in quote.routes],
+                hold_micros=quote.hold_micros,
             )
     except IntegrityError:  # the same idempotency key, created by a concurrent request
         existing = Generation.objects.get(user=user, idempotency_key=idempotency_key)
