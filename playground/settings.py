@@ -5,6 +5,7 @@ provider. Production switches on when its variable is set (see the README's tabl
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -116,6 +117,11 @@ else:
                 ),
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
+            },
+            # Tests use a file too (not SQLite's shared in-memory database), so that the live
+            # server's threads get connections of their own, as in production.
+            "TEST": {
+                "NAME": Path(tempfile.gettempdir()) / f"playground-test-{os.getpid()}.sqlite3"
             },
         }
     }
