@@ -57,11 +57,16 @@ class ProviderResult:
     request_id: str = ""
 
 
+class ProgressStatus(StrEnum):
+    QUEUED = "queued"  # waiting for a worker at the provider
+    RUNNING = "running"  # being generated
+
+
 @dataclass(frozen=True, kw_only=True)
 class ProviderProgress:
     """What the provider says while a job runs, for the playground's live card."""
 
-    status: str
+    status: str  # a ProgressStatus
     queue_position: int | None = None
     logs: tuple[str, ...] = ()
 
@@ -101,6 +106,7 @@ class Behaviour(StrEnum):
     RENAMED = "renamed"  # same value under the provider's field name
     CONVERTED = "converted"  # turned into the provider's native form
     EMULATED = "emulated"  # done by the gateway; the provider never sees it
+    IGNORED = "ignored"  # not sent: the provider has no such option
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,15 @@
 
 from .base import STANDARD_PARAMETERS, Provider
 from .demo import DemoProvider
+from .fal import FalProvider
+from .openai_compat import OpenAIProvider
+from .qwen2512 import Qwen2512Provider
+from .replicate import ReplicateProvider
 
-PROVIDER_CLASSES: dict[str, type[Provider]] = {cls.slug: cls for cls in (DemoProvider,)}
+PROVIDER_CLASSES: dict[str, type[Provider]] = {
+    cls.slug: cls
+    for cls in (DemoProvider, FalProvider, ReplicateProvider, Qwen2512Provider, OpenAIProvider)
+}
 
 
 def configured_providers() -> dict[str, Provider]:

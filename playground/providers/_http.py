@@ -1,0 +1,223 @@
+"""What the HTTP adapters share: authenticated JSON calls, the one error mapping, and polling.
+
+Every failure leaves here as a `ProviderError`: connection errors, timeouts, 5xx, 401/403 (a
+misconfigured key), malformed JSON and missing fields are `ProviderUnavailable`; 429 is
+`ProviderRateLimited` with `retry_after`; 400/422 are `ProviderRejected` with the provider's reason.
+The API key is never part of a message, even when a provider echoes it back.
+"""
+
+import asyncio
+import base64
+import email.utils
+import io
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import httpx
+from PIL import Image, UnidentifiedImageError
+
+from .base import (
+    ProgressCallback,
+    Provider,
+    ProviderError,
+    ProviderImage,
+    ProviderJob,
+    ProviderProgress,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderResult,
+    ProviderUnavailable,
+)
+
+MAX_REASON_CHARS = 300
+REJECTED_STATUSES = frozenset({400, 422})
+
+Step = Callable[[], Awaitable[ProviderResult | ProviderProgress]]
+
+
+class HttpProvider(Provider):
+    """An adapter that talks JSON over HTTP with a key in the `Authorization` header."""
+
+    auth_scheme: ClassVar[str] = "Bearer"
+    poll_interval: ClassVar[float] = 1.0  # seconds between two status calls
+    max_wait: ClassVar[float] = 600.0  # seconds a job may take before we give up on it
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.base_url}>"
+
+    async def call(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        ok: Iterable[int] = (200, 201, 202),
+        headers: Mapping[str, str] | None = None,
+        **request: Any,
+    ) -> Any:
+        """The parsed JSON answer of one authenticated call; anything else raises."""
+        try:
+            response = await client.request(
+                method,
+                url,
+                headers={"Authorization": f"{self.auth_scheme} {self.api_key}", **(headers or {})},
+                **request,
+            )
+        except httpx.TimeoutException as exc:
+            raise ProviderUnavailable(f"{self.label} did not answer in time") from exc
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise ProviderUnavailable(
+                f"{self.label} could not be reached ({type(exc).__name__})"
+            ) from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code not in ok:
+            raise self.error(response.status_code, body, response.headers)
+        if body is None:
+            raise ProviderUnavailable(
+                f"{self.label} sent an answer that is not JSON", status=response.status_code
+            )
+        return body
+
+    def error(self, status: int, body: Any, headers: Mapping[str, str]) -> ProviderError:
+        """The error for a failed call: `status` from HTTP (or from the body, for APIs that
+        wrap errors in a 200), `body` the parsed JSON or None."""
+        if status in (401, 403):
+            return ProviderUnavailable(f"{self.label} refused the configured key", status=status)
+        reason = self.reason(body)
+        message = f"{self.label} answered {status}" + (f": {reason}" if reason else "")
+        if status == 429:
+            return ProviderRateLimited(message, retry_after=retry_after(headers, body))
+        if status in REJECTED_STATUSES:
+            return ProviderRejected(message, status=status)
+        return ProviderUnavailable(message, status=status)
+
+    def reason(self, body: Any) -> str:
+        """The provider's explanation in an error body, without the key if it was echoed."""
+        reason = error_reason(body)
+        return reason.replace(self.api_key, "[redacted]") if self.api_key else reason
+
+    def field(self, data: Any, *path: str | int, kind: type = object) -> Any:
+        """`data[path[0]][path[1]]...`, which must be a `kind`; a malformed answer raises."""
+        value = data
+        for key in path:
+            try:
+                value = value[key]
+            except (KeyError, IndexError, TypeError):
+                value = None
+                break
+        if value is None or not isinstance(value, kind):
+            name = ".".join(map(str, path))
+            raise ProviderUnavailable(f"{self.label} sent an answer without a valid {name}")
+        return value
+
+    def result(self, images: list[ProviderImage], *, request_id: str) -> ProviderResult:
+        if not images:
+            raise ProviderUnavailable(f"{self.label} finished the job without any image")
+        return ProviderResult(images=images, request_id=request_id)
+
+    async def poll(self, step: Step, on_progress: ProgressCallback | None) -> ProviderResult:
+        """Call `step` every `poll_interval` until it gives a result, reporting each change of
+        progress; a job still unfinished after `max_wait` raises."""
+        deadline = time.monotonic() + self.max_wait
+        reported = None
+        while True:
+            outcome = await step()
+            if isinstance(outcome, ProviderResult):
+                return outcome
+            if on_progress is not None and outcome != reported:
+                await on_progress(outcome)
+                reported = outcome
+            if time.monotonic() >= deadline:
+                raise ProviderUnavailable(
+                    f"{self.label} did not finish the job within {self.max_wait:g} s"
+                )
+            await asyncio.sleep(self.poll_interval)
+
+    @staticmethod
+    def public_values(job: ProviderJob) -> dict[str, Any]:
+        """The job's parameters by public name, as `translate` takes them (None = not set)."""
+        return {
+            "prompt": job.prompt,
+            "negative_prompt": job.negative_prompt or None,
+            "size": (job.width, job.height),
+            "seed": job.seed,
+            "n": job.n,
+            "image": job.images or None,
+            "mask": job.mask,
+            "output_format": job.output_format,
+            **job.params,
+        }
+
+
+def error_reason(body: Any) -> str:
+    """The provider's own words for an error, from any of the shapes our providers use:
+    OpenAI's `{"error": {"message"}}`, FastAPI's `{"detail": str | [{"loc", "msg"}]}`, RFC 7807's
+    `{"title", "detail"}` and `{"code", "message"}`."""
+    if not isinstance(body, dict):
+        return ""
+    error = body.get("error")
+    if isinstance(error, dict):
+        body = error
+    detail = body.get("detail")
+    if isinstance(detail, list):
+        reason = "; ".join(
+            f"{'.'.join(map(str, item.get('loc', ())))}: {item.get('msg', '')}"
+            for item in detail
+            if isinstance(item, dict)
+        )
+    else:
+        reason = next(
+            (body[key] for key in ("message", "detail", "error", "title") if body.get(key)), ""
+        )
+    return str(reason)[:MAX_REASON_CHARS]
+
+
+def retry_after(headers: Mapping[str, str], body: Any) -> float | None:
+    """Seconds to wait, from `Retry-After` (seconds or an HTTP date) or a `retry_after` field."""
+    value = headers.get("retry-after")
+    if value is None and isinstance(body, dict):
+        value = body.get("retry_after")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        try:
+            when = email.utils.parsedate_to_datetime(str(value))
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
+def image_type(data: bytes) -> str:
+    """The MIME type of an input image; bytes that are no image are refused."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            mime = image.get_format_mimetype()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ProviderRejected("An input image is not a readable picture.") from exc
+    return mime or "application/octet-stream"
+
+
+def data_uri(data: bytes) -> str:
+    return f"data:{image_type(data)};base64,{base64.b64encode(data).decode()}"
+
+
+def nearest_ratio(width: int, height: int, ratios: Iterable[str], *, sep: str = ":") -> str:
+    """The one of `ratios` ("W:H") closest in shape to width x height."""
+    target = math.log(width / height)
+
+    def distance(ratio: str) -> float:
+        w, h = ratio.split(sep)
+        return abs(math.log(int(w) / int(h)) - target)
+
+    return min(ratios, key=distance)

@@ -1,0 +1,138 @@
+"""fal.ai's queue: submit, poll the status URL, fetch the response URL, cancel.
+
+Only the URLs fal returns on submit are used afterwards: status, result and cancel live under
+`owner/app` without the model id's subpath, so building them from the model id would break every
+subpath model.
+"""
+
+from typing import Any, ClassVar
+
+import httpx
+
+from ._http import HttpProvider, data_uri
+from .base import (
+    Behaviour,
+    Param,
+    ProgressCallback,
+    ProgressStatus,
+    ProviderImage,
+    ProviderJob,
+    ProviderProgress,
+    ProviderResult,
+    ProviderUnavailable,
+)
+
+NATIVE_FORMATS = ("png", "jpeg")
+HANDLE_URLS = ("status_url", "response_url", "cancel_url")
+
+
+class FalProvider(HttpProvider):
+    slug = "fal"
+    label = "fal.ai"
+    key_env = "FAL_KEY"
+    base_url_env = "FAL_QUEUE_BASE_URL"
+    default_base_url = "https://queue.fal.run"
+    auth_scheme = "Key"
+    poll_interval = 0.5
+    max_images_per_call = 4
+    # fal names the input-image field per endpoint: one URL, or a list for the multi-image ones.
+    single_image_models: ClassVar[frozenset[str]] = frozenset(
+        {"fal-ai/qwen-image-edit", "fal-ai/qwen-image/image-to-image"}
+    )
+
+    parameters: ClassVar[dict[str, Param]] = {
+        "prompt": Param(Behaviour.PASSTHROUGH),
+        "negative_prompt": Param(Behaviour.PASSTHROUGH),
+        "size": Param(Behaviour.CONVERTED, "image_size", "sent as {width, height}"),
+        "seed": Param(Behaviour.PASSTHROUGH),
+        "n": Param(Behaviour.RENAMED, "num_images", "up to 4 per call, more by parallel calls"),
+        "image": Param(
+            Behaviour.CONVERTED,
+            "image_urls",
+            "data URIs; image_url (one image) for qwen-image-edit and image-to-image",
+        ),
+        "mask": Param(Behaviour.IGNORED, note="the Qwen edit endpoints take no mask"),
+        "output_format": Param(
+            Behaviour.CONVERTED,
+            "output_format",
+            "png and jpeg natively; other formats are converted from png by the gateway",
+        ),
+        "cfg_scale": Param(Behaviour.RENAMED, "guidance_scale"),
+        "strength": Param(Behaviour.PASSTHROUGH),
+        "num_inference_steps": Param(Behaviour.PASSTHROUGH),
+        "acceleration": Param(Behaviour.PASSTHROUGH, note="none, regular or high"),
+        "enable_safety_checker": Param(Behaviour.PASSTHROUGH),
+        "sync_mode": Param(Behaviour.PASSTHROUGH, note="images come back as data URIs"),
+    }
+
+    async def submit(self, job: ProviderJob, client: httpx.AsyncClient) -> dict[str, Any]:
+        body = self.translate(
+            self.public_values(job),
+            {
+                "size": lambda size: {"width": size[0], "height": size[1]},
+                "image": lambda images: [data_uri(image) for image in images],
+                "output_format": lambda fmt: fmt if fmt in NATIVE_FORMATS else "png",
+            },
+        )
+        if "image_urls" in body and job.model_id in self.single_image_models:
+            body["image_url"] = body.pop("image_urls")[0]
+        answer = await self.call(client, "POST", f"{self.base_url}/{job.model_id}", json=body)
+        return {
+            "request_id": self.field(answer, "request_id", kind=str),
+            **{name: self.field(answer, name, kind=str) for name in HANDLE_URLS},
+        }
+
+    async def wait(
+        self,
+        handle: dict[str, Any],
+        client: httpx.AsyncClient,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> ProviderResult:
+        status_url = httpx.URL(handle["status_url"]).copy_merge_params({"logs": "1"})
+
+        async def step() -> ProviderResult | ProviderProgress:
+            status = await self.call(client, "GET", status_url)
+            match self.field(status, "status", kind=str):
+                case "IN_QUEUE":
+                    position = status.get("queue_position")
+                    return ProviderProgress(
+                        status=ProgressStatus.QUEUED,
+                        queue_position=position if isinstance(position, int) else None,
+                    )
+                case "IN_PROGRESS":
+                    logs = status.get("logs")
+                    return ProviderProgress(
+                        status=ProgressStatus.RUNNING,
+                        logs=tuple(
+                            str(log.get("message", ""))
+                            for log in (logs if isinstance(logs, list) else ())
+                            if isinstance(log, dict)
+                        ),
+                    )
+                case "COMPLETED":
+                    # A failed run is COMPLETED too; its result call answers with the error.
+                    return await self._result(handle, client)
+                case other:
+                    raise ProviderUnavailable(f"fal.ai sent an unknown status {other[:40]!r}")
+
+        return await self.poll(step, on_progress)
+
+    async def cancel(self, handle: dict[str, Any], client: httpx.AsyncClient) -> None:
+        # 400 says ALREADY_COMPLETED and 404 NOT_FOUND: nothing left to stop either way.
+        await self.call(client, "PUT", handle["cancel_url"], ok=(200, 202, 400, 404))
+
+    async def _result(self, handle: dict[str, Any], client: httpx.AsyncClient) -> ProviderResult:
+        output = await self.call(client, "GET", handle["response_url"])
+        images = self.field(output, "images", kind=list)
+        seed = output.get("seed")
+        return self.result(
+            [
+                ProviderImage(
+                    url=self.field(image, "url", kind=str),
+                    seed=seed if isinstance(seed, int) else None,
+                )
+                for image in images
+            ],
+            request_id=handle["request_id"],
+        )

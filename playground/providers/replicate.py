@@ -1,0 +1,156 @@
+"""Replicate's predictions API, on the official-model route (no version pinned).
+
+The create call asks Replicate to hold the answer for a few seconds (`Prefer: wait=N`), so fast
+models finish in one round trip; otherwise `urls.get` is polled until a terminal status.
+"""
+
+import math
+from typing import Any, ClassVar
+
+import httpx
+
+from ._http import HttpProvider, data_uri, nearest_ratio
+from .base import (
+    Behaviour,
+    Param,
+    ProgressCallback,
+    ProgressStatus,
+    ProviderImage,
+    ProviderJob,
+    ProviderProgress,
+    ProviderResult,
+    ProviderUnavailable,
+)
+
+ASPECT_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3")
+RATIO_TOLERANCE = 0.01  # a size this close to a listed ratio is sent as that ratio
+SIDE_STEP = 16  # custom width and height must be multiples of this
+OUTPUT_FORMATS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
+
+
+class ReplicateProvider(HttpProvider):
+    slug = "replicate"
+    label = "Replicate"
+    key_env = "REPLICATE_API_TOKEN"
+    base_url_env = "REPLICATE_BASE_URL"
+    default_base_url = "https://api.replicate.com"
+    poll_interval = 0.5
+    prefer_wait: ClassVar[int] = 5  # seconds Replicate may hold the create call (1..60)
+    # Models whose `image` input is a list of images rather than one.
+    image_list_models: ClassVar[frozenset[str]] = frozenset({"qwen/qwen-image-edit-plus"})
+
+    parameters: ClassVar[dict[str, Param]] = {
+        "prompt": Param(Behaviour.PASSTHROUGH),
+        "negative_prompt": Param(Behaviour.PASSTHROUGH),
+        "size": Param(
+            Behaviour.CONVERTED,
+            "aspect_ratio",
+            "the listed ratio when the size has that shape (edits: the nearest one), else "
+            "aspect_ratio=custom with width and height rounded to multiples of 16",
+        ),
+        "seed": Param(Behaviour.PASSTHROUGH),
+        "image": Param(
+            Behaviour.CONVERTED, "image", "a data URI; a list of them for qwen-image-edit-plus"
+        ),
+        "mask": Param(Behaviour.IGNORED, note="the Qwen models here take no mask"),
+        "output_format": Param(
+            Behaviour.CONVERTED,
+            "output_format",
+            "webp, jpg and png natively; other formats are converted from png by the gateway",
+        ),
+        "cfg_scale": Param(Behaviour.RENAMED, "guidance"),
+        "strength": Param(Behaviour.PASSTHROUGH),
+        "num_inference_steps": Param(Behaviour.PASSTHROUGH),
+        "go_fast": Param(Behaviour.PASSTHROUGH),
+        "disable_safety_checker": Param(Behaviour.PASSTHROUGH),
+        "output_quality": Param(Behaviour.PASSTHROUGH, note="0-100, for jpg and webp"),
+    }
+
+    async def submit(self, job: ProviderJob, client: httpx.AsyncClient) -> dict[str, Any]:
+        is_list = job.model_id in self.image_list_models
+        body = self.translate(
+            self.public_values(job),
+            {
+                "size": lambda size: self._aspect_ratio(*size, is_edit=bool(job.images)),
+                "image": lambda images: (
+                    [data_uri(image) for image in images] if is_list else data_uri(images[0])
+                ),
+                "output_format": lambda fmt: OUTPUT_FORMATS.get(fmt, "png"),
+            },
+        )
+        if body.get("aspect_ratio") == "custom":
+            body["width"], body["height"] = (_multiple(side) for side in (job.width, job.height))
+        prediction = await self.call(
+            client,
+            "POST",
+            f"{self.base_url}/v1/models/{job.model_id}/predictions",
+            json={"input": body},
+            headers={"Prefer": f"wait={self.prefer_wait}"},
+        )
+        handle = {
+            "id": self.field(prediction, "id", kind=str),
+            "get": self.field(prediction, "urls", "get", kind=str),
+            "cancel": self.field(prediction, "urls", "cancel", kind=str),
+            "seed": job.seed,
+        }
+        if prediction.get("status") in TERMINAL:
+            handle["done"] = {key: prediction.get(key) for key in ("status", "output", "error")}
+        return handle
+
+    async def wait(
+        self,
+        handle: dict[str, Any],
+        client: httpx.AsyncClient,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> ProviderResult:
+        if "done" in handle:
+            return self._finished(handle["done"], handle)
+
+        async def step() -> ProviderResult | ProviderProgress:
+            prediction = await self.call(client, "GET", handle["get"])
+            match self.field(prediction, "status", kind=str):
+                case "starting":
+                    return ProviderProgress(status=ProgressStatus.QUEUED)
+                case "processing":
+                    logs = prediction.get("logs")
+                    lines = logs.splitlines() if isinstance(logs, str) else []
+                    return ProviderProgress(
+                        status=ProgressStatus.RUNNING, logs=tuple(line for line in lines if line)
+                    )
+                case _:
+                    return self._finished(prediction, handle)
+
+        return await self.poll(step, on_progress)
+
+    async def cancel(self, handle: dict[str, Any], client: httpx.AsyncClient) -> None:
+        await self.call(client, "POST", handle["cancel"])
+
+    def _finished(self, prediction: dict[str, Any], handle: dict[str, Any]) -> ProviderResult:
+        status = prediction.get("status")
+        if status != "succeeded":
+            reason = self.reason(prediction)
+            raise ProviderUnavailable(
+                f"Replicate's prediction ended {str(status)[:40]!r}"
+                + (f": {reason}" if reason else "")
+            )
+        output = prediction.get("output")
+        urls = [output] if isinstance(output, str) else output
+        if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
+            raise ProviderUnavailable("Replicate sent an output that is not a list of URLs")
+        return self.result(
+            [ProviderImage(url=url, seed=handle["seed"]) for url in urls], request_id=handle["id"]
+        )
+
+    @staticmethod
+    def _aspect_ratio(width: int, height: int, *, is_edit: bool) -> str:
+        ratio = nearest_ratio(width, height, ASPECT_RATIOS)
+        w, h = map(int, ratio.split(":"))
+        if is_edit or abs(math.log(w / h * height / width)) <= RATIO_TOLERANCE:
+            return ratio
+        return "custom"
+
+
+def _multiple(side: int) -> int:
+    return max(SIDE_STEP, round(side / SIDE_STEP) * SIDE_STEP)

@@ -1,0 +1,234 @@
+"""A fake of fal.ai's queue (see shared/protocols/fal-queue.md).
+
+Submit at `POST /{owner}/{app}[/{path}]` with `Authorization: Key ...`; status, result and cancel
+only at `/{owner}/{app}/requests/{id}[/status|/cancel]` (the subpath form 404s, as the real queue
+does not serve it). Status answers 202 while IN_QUEUE / IN_PROGRESS and 200 once COMPLETED; a
+failed run is COMPLETED with `error` / `error_type`, and its result is a 422 `detail` list.
+"""
+
+import re
+from typing import Any
+
+from .schema import (
+    FAL_IMAGE_SIZES,
+    Anything,
+    Boolean,
+    Choice,
+    FalImageSize,
+    Field,
+    ImageRef,
+    Integer,
+    Number,
+    Problem,
+    Text,
+    input_size,
+    validate,
+)
+from .server import FakeServer, Job, Phase, Recorded, Reply, Route, json_reply, retry_header
+
+_COMMON: dict[str, Field] = {
+    "prompt": Text(required=True),
+    "image_size": FalImageSize(),
+    "num_inference_steps": Integer(1, 250),
+    "seed": Integer(),
+    "guidance_scale": Number(0, 20),
+    "sync_mode": Boolean(),
+    "num_images": Integer(1, 4),
+    "enable_safety_checker": Boolean(),
+    "output_format": Choice(("jpeg", "png")),
+    "negative_prompt": Text(),
+    "acceleration": Choice(("none", "regular", "high")),
+}
+TEXT_TO_IMAGE = _COMMON | {"loras": Anything()}
+IMAGE_TO_IMAGE = TEXT_TO_IMAGE | {"image_url": ImageRef(required=True), "strength": Number(0, 1)}
+EDIT = _COMMON | {"image_url": ImageRef(required=True)}
+EDIT_MANY = _COMMON | {"image_urls": ImageRef(required=True, many=True)}
+
+MODELS: dict[str, dict[str, Field]] = {
+    "fal-ai/qwen-image": TEXT_TO_IMAGE,
+    "fal-ai/qwen-image-2512": TEXT_TO_IMAGE,
+    "fal-ai/qwen-image/image-to-image": IMAGE_TO_IMAGE,
+    "fal-ai/qwen-image-edit": EDIT,
+    "fal-ai/qwen-image-edit-plus": EDIT_MANY,
+    "fal-ai/qwen-image-edit-2509": EDIT_MANY,
+}
+ERROR_TYPES = {503: "runner_scheduling_failure", 504: "request_timeout"}
+REQUEST = r"/(?P<app>[^/]+/[^/]+)/requests/(?P<request_id>[^/]+)"
+
+
+class FalFake(FakeServer):
+    """Routes: "submit", "status", "result", "cancel", "file".
+
+    `models` maps model ids to input schemas; `job_error_type` is the `error_type` of jobs failed
+    through `job_error`.
+    """
+
+    auth_scheme = "Key"
+    key_env = "FAL_KEY"
+    base_url_env = "FAL_QUEUE_BASE_URL"
+
+    def __init__(self, *, api_key: str = "fal-fake-key", models: dict | None = None):
+        self.models: dict[str, dict[str, Field]] = dict(models or MODELS)
+        self.job_error_type = "content_policy_violation"
+        super().__init__(api_key=api_key)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("GET", re.compile(REQUEST + "/status"), "status", self._status),
+            Route("PUT", re.compile(REQUEST + "/cancel"), "cancel", self._cancel),
+            Route("GET", re.compile(REQUEST), "result", self._result),
+            Route(
+                "POST", re.compile(r"/(?P<model>[^/]+/[^/]+(?:/[^/]+)*)"), "submit", self._submit
+            ),
+        ]
+
+    def error_reply(self, status: int, message: str, *, retry_after: str | None = None) -> Reply:
+        body: dict[str, Any] = {"detail": message}
+        headers = retry_header(retry_after)
+        if status >= 500:
+            body["error_type"] = ERROR_TYPES.get(status, "internal_server_error")
+            headers["X-Fal-Error-Type"] = body["error_type"]
+        return json_reply(status, body, headers)
+
+    def _submit(self, request: Recorded, model: str) -> Reply:
+        schema = self.models.get(model)
+        if schema is None:
+            return self.error_reply(404, f"Application '{model}' not found")
+        if problems := validate(schema, request.json):
+            return _invalid(problems)
+        data = request.json
+        width, height = _output_size(data)
+        image_format = data.get("output_format", "png")
+        make = self.image_data_uri if data.get("sync_mode") else self.image_url
+        outputs = [make(width, height, image_format) for _ in range(data.get("num_images", 1))]
+        job = self.new_job(model, data, outputs)
+        return json_reply(
+            200,
+            {
+                "status": "IN_QUEUE",
+                "request_id": job.id,
+                "gateway_request_id": job.id,
+                **self._urls(job),
+                "queue_position": job.position,
+            },
+        )
+
+    def _status(self, request: Recorded, app: str, request_id: str) -> Reply:
+        job = self._job(app, request_id)
+        if job is None:
+            return self.error_reply(404, "Request not found")
+        phase = self.poll(job)
+        logs = None
+        if request.query.get("logs") in ("1", "true"):
+            logs = [
+                {
+                    "message": line,
+                    "level": "INFO",
+                    "source": "user",
+                    "timestamp": "2026-01-01T00:00:00Z",
+                }
+                for line in job.visible_logs
+            ]
+        body = self._urls(job)
+        if phase == Phase.QUEUED:
+            return json_reply(202, body | {"status": "IN_QUEUE", "queue_position": job.position})
+        if phase == Phase.RUNNING:
+            return json_reply(202, body | {"status": "IN_PROGRESS", "logs": logs})
+        error, error_type = None, None
+        if phase == Phase.FAILED:
+            error, error_type = job.error, self.job_error_type
+        elif phase == Phase.CANCELLED:
+            error, error_type = "Request was cancelled", "request_cancelled"
+        return json_reply(
+            200,
+            body
+            | {
+                "status": "COMPLETED",
+                "logs": logs,
+                "metrics": {"inference_time": 0.01},
+                "error": error,
+                "error_type": error_type,
+            },
+        )
+
+    def _result(self, request: Recorded, app: str, request_id: str) -> Reply:
+        job = self._job(app, request_id)
+        if job is None:
+            return self.error_reply(404, "Request not found")
+        match job.phase:
+            case Phase.QUEUED | Phase.RUNNING:
+                return self.error_reply(400, "Request is still in progress")
+            case Phase.CANCELLED:
+                return self.error_reply(400, "Request was cancelled")
+            case Phase.FAILED:
+                return json_reply(
+                    422,
+                    {"detail": [{"loc": ["body"], "msg": job.error, "type": self.job_error_type}]},
+                )
+        width, height = _output_size(job.input)
+        image_format = job.input.get("output_format", "png")
+        return json_reply(
+            200,
+            {
+                "images": [
+                    {
+                        "url": url,
+                        "width": width,
+                        "height": height,
+                        "content_type": f"image/{image_format}",
+                    }
+                    for url in job.outputs
+                ],
+                "seed": job.input.get("seed", 42),
+                "timings": {"inference": 0.01},
+                "has_nsfw_concepts": [False] * len(job.outputs),
+                "prompt": job.input["prompt"],
+            },
+        )
+
+    def _cancel(self, request: Recorded, app: str, request_id: str) -> Reply:
+        job = self._job(app, request_id)
+        if job is None:
+            return json_reply(404, {"status": "NOT_FOUND"})
+        if not self.cancel_job(job):
+            return json_reply(400, {"status": "ALREADY_COMPLETED"})
+        return json_reply(202, {"status": "CANCELLATION_REQUESTED"})
+
+    def _job(self, app: str, request_id: str) -> Job | None:
+        """The job, if it is asked for under its owner/app (never under the full model id)."""
+        job = self.jobs.get(request_id)
+        return job if job is not None and _app(job.model) == app else None
+
+    def _urls(self, job: Job) -> dict[str, str]:
+        base = f"{self.url}/{_app(job.model)}/requests/{job.id}"
+        return {
+            "response_url": base,
+            "status_url": f"{base}/status",
+            "cancel_url": f"{base}/cancel",
+        }
+
+
+def _app(model: str) -> str:
+    return "/".join(model.split("/")[:2])
+
+
+def _output_size(data: dict[str, Any]) -> tuple[int, int]:
+    size = data.get("image_size")
+    if isinstance(size, dict):
+        return size["width"], size["height"]
+    if size is not None:
+        return FAL_IMAGE_SIZES[size]
+    first = data.get("image_url") or (data.get("image_urls") or [None])[0]
+    return input_size(first, FAL_IMAGE_SIZES["landscape_4_3"])
+
+
+def _invalid(problems: list[Problem]) -> Reply:
+    return json_reply(
+        422,
+        {
+            "detail": [
+                {"loc": ["body", *filter(None, [p.field])], "msg": p.message, "type": p.kind}
+                for p in problems
+            ]
+        },
+    )

@@ -1,0 +1,115 @@
+"""Pytest fixtures for the fake providers, and helpers to drive an adapter against one.
+
+    # ruff: noqa: F811 - pytest fixtures are imported, then named as arguments
+    from tests.fakes.fixtures import fal_fake, fast_polling  # noqa: F401 (fixtures)
+
+Each `*_fake` fixture is a started fake on its own loopback port, stopped after the test. Point
+code at it with `fake.env` (the adapter's environment variables, see `provider_env`) or build the
+adapter directly with `adapter_for(fake)`.
+"""
+
+import asyncio
+import ssl
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from playground.providers._http import HttpProvider
+from playground.providers.base import Provider, ProviderJob
+from playground.providers.fal import FalProvider
+from playground.providers.openai_compat import OpenAIProvider
+from playground.providers.qwen2512 import Qwen2512Provider
+from playground.providers.registry import PROVIDER_CLASSES
+from playground.providers.replicate import ReplicateProvider
+
+from .fal import FalFake
+from .openai import OpenAIFake
+from .qwen2512 import Qwen2512Fake
+from .replicate import ReplicateFake
+from .server import FakeServer
+
+FAST_POLL_SECONDS = 0.001
+# Built once: loading the CA bundle takes longer than most of these tests (the fakes speak HTTP).
+TLS_CONTEXT = ssl.create_default_context()
+ADAPTERS: dict[type[FakeServer], type[Provider]] = {
+    FalFake: FalProvider,
+    ReplicateFake: ReplicateProvider,
+    Qwen2512Fake: Qwen2512Provider,
+    OpenAIFake: OpenAIProvider,
+}
+
+
+@pytest.fixture
+def fal_fake() -> Iterator[FalFake]:
+    with FalFake() as fake:
+        yield fake
+
+
+@pytest.fixture
+def replicate_fake() -> Iterator[ReplicateFake]:
+    with ReplicateFake() as fake:
+        yield fake
+
+
+@pytest.fixture
+def qwen2512_fake() -> Iterator[Qwen2512Fake]:
+    with Qwen2512Fake() as fake:
+        yield fake
+
+
+@pytest.fixture
+def openai_fake() -> Iterator[OpenAIFake]:
+    with OpenAIFake() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The HTTP adapters poll every millisecond instead of every second or so."""
+    for cls in PROVIDER_CLASSES.values():
+        if issubclass(cls, HttpProvider):
+            monkeypatch.setattr(cls, "poll_interval", FAST_POLL_SECONDS)
+
+
+@pytest.fixture
+def provider_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[FakeServer], None]:
+    """`provider_env(fake)` configures the real adapter of `fake` through the environment, as
+    production does (`Provider.from_environment`)."""
+
+    def use(fake: FakeServer) -> None:
+        for name, value in fake.env.items():
+            monkeypatch.setenv(name, value)
+
+    return use
+
+
+def adapter_for(fake: FakeServer, *, api_key: str | None = None) -> Provider:
+    """The adapter of `fake`'s protocol, pointed at it, with `api_key` (default: the right one)."""
+    cls = ADAPTERS[type(fake)]
+    return cls(api_key=fake.api_key if api_key is None else api_key, base_url=fake.base_url)
+
+
+def make_job(**fields: Any) -> ProviderJob:
+    """A small text-to-image job; `fields` override any of its fields."""
+    defaults: dict[str, Any] = {
+        "model_id": "fal-ai/qwen-image",
+        "prompt": "a lighthouse at dawn",
+        "width": 64,
+        "height": 48,
+        "seed": 7,
+    }
+    return ProviderJob(**(defaults | fields))
+
+
+def run[T](
+    work: Callable[[httpx.AsyncClient], Coroutine[Any, Any, T]], *, timeout: float = 5.0
+) -> T:
+    """`work(client)` on a fresh event loop, with a client whose every timeout is `timeout`."""
+
+    async def main() -> T:
+        async with httpx.AsyncClient(timeout=timeout, verify=TLS_CONTEXT) as client:
+            return await work(client)
+
+    return asyncio.run(main())

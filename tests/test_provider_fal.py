@@ -1,0 +1,223 @@
+"""The fal.ai adapter against the fake queue, over HTTP."""
+
+# ruff: noqa: F811 - pytest fixtures are imported, then named as arguments
+
+import asyncio
+import io
+import time
+
+import httpx
+import pytest
+from PIL import Image
+
+from playground.providers.base import (
+    ProgressStatus,
+    ProviderProgress,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from playground.providers.fal import FalProvider
+from tests import factories
+from tests.fakes.fal import FalFake
+from tests.fakes.fixtures import (  # noqa: F401 (fixtures)
+    adapter_for,
+    fal_fake,
+    fast_polling,
+    make_job,
+    provider_env,
+    run,
+)
+from tests.fakes.schema import decode_data_uri
+
+pytestmark = pytest.mark.usefixtures("fast_polling")
+
+
+def generate(fake: FalFake, **fields):
+    return run(lambda client: adapter_for(fake).generate(make_job(**fields), client))
+
+
+def test_text_to_image_translates_the_parameters(fal_fake):
+    result = generate(
+        fal_fake,
+        width=320,
+        height=240,
+        n=2,
+        negative_prompt="blurry",
+        output_format="webp",
+        params={
+            "cfg_scale": 3.5,
+            "num_inference_steps": 12,
+            "acceleration": "regular",
+            "enable_safety_checker": False,
+            "loras": [{"path": "https://example.com/style.safetensors", "scale": 0.5}],
+        },
+    )
+
+    [submit] = fal_fake.requests_to("submit")
+    assert submit.path == "/fal-ai/qwen-image"
+    assert submit.headers["authorization"] == f"Key {fal_fake.api_key}"
+    assert submit.json == {
+        "prompt": "a lighthouse at dawn",
+        "negative_prompt": "blurry",
+        "image_size": {"width": 320, "height": 240},  # converted
+        "seed": 7,
+        "num_images": 2,  # renamed from n
+        "output_format": "png",  # webp is made from png by the gateway
+        "guidance_scale": 3.5,  # renamed from cfg_scale
+        "num_inference_steps": 12,
+        "acceleration": "regular",
+        "enable_safety_checker": False,
+        "loras": [{"path": "https://example.com/style.safetensors", "scale": 0.5}],  # unknown
+    }
+    assert [image.seed for image in result.images] == [7, 7]
+    assert result.request_id in fal_fake.jobs
+    for image in result.images:
+        assert image.url.startswith(f"{fal_fake.url}/files/")
+        picture = Image.open(io.BytesIO(httpx.get(image.url).content))
+        assert (picture.format, picture.size) == ("PNG", (320, 240))
+
+
+def test_progress_reports_queue_positions_then_logs(fal_fake):
+    fal_fake.queue_position = 2
+    fal_fake.logs = ("step 1/2", "step 2/2")
+    seen: list[ProviderProgress] = []
+
+    async def on_progress(progress: ProviderProgress) -> None:
+        seen.append(progress)
+
+    run(lambda client: adapter_for(fal_fake).generate(make_job(), client, on_progress=on_progress))
+
+    assert seen == [
+        ProviderProgress(status=ProgressStatus.QUEUED, queue_position=1),
+        ProviderProgress(status=ProgressStatus.QUEUED, queue_position=0),
+        ProviderProgress(status=ProgressStatus.RUNNING, logs=("step 1/2",)),
+        ProviderProgress(status=ProgressStatus.RUNNING, logs=("step 1/2", "step 2/2")),
+    ]
+    polls = fal_fake.requests_to("status")
+    assert len(polls) == 5
+    assert all(poll.query == {"logs": "1"} for poll in polls)
+
+
+def test_multi_image_edit_sends_data_uris_as_image_urls(fal_fake):
+    red, blue = factories.png_bytes(colour=(255, 0, 0)), factories.png_bytes(colour=(0, 0, 255))
+
+    result = generate(fal_fake, model_id="fal-ai/qwen-image-edit-plus", images=(red, blue))
+
+    [submit] = fal_fake.requests_to("submit")
+    assert "image_url" not in submit.json
+    assert [decode_data_uri(uri) for uri in submit.json["image_urls"]] == [red, blue]
+    assert submit.json["image_urls"][0].startswith("data:image/png;base64,")
+    assert len(result.images) == 1
+
+
+def test_single_image_edit_endpoint_gets_image_url(fal_fake):
+    source = factories.png_bytes()
+
+    generate(fal_fake, model_id="fal-ai/qwen-image-edit", images=(source,))
+
+    [submit] = fal_fake.requests_to("submit")
+    assert decode_data_uri(submit.json["image_url"]) == source
+    assert "image_urls" not in submit.json
+
+
+def test_sync_mode_results_are_data_uris(fal_fake):
+    result = generate(fal_fake, params={"sync_mode": True})
+
+    [image] = result.images
+    picture = Image.open(io.BytesIO(decode_data_uri(image.url)))
+    assert picture.size == (64, 48)
+
+
+def test_subpath_models_are_polled_only_at_the_urls_fal_returned(fal_fake):
+    result = generate(
+        fal_fake,
+        model_id="fal-ai/qwen-image/image-to-image",
+        images=(factories.png_bytes(),),
+        params={"strength": 0.6},
+    )
+
+    [submit] = fal_fake.requests_to("submit")
+    assert submit.path == "/fal-ai/qwen-image/image-to-image"
+    assert submit.json["strength"] == 0.6
+    request_id = result.request_id
+    owner_app = f"/fal-ai/qwen-image/requests/{request_id}"
+    assert {poll.path for poll in fal_fake.requests_to("status")} == {f"{owner_app}/status"}
+    assert [get.path for get in fal_fake.requests_to("result")] == [owner_app]
+    subpath_form = f"{fal_fake.url}/fal-ai/qwen-image/image-to-image/requests/{request_id}/status"
+    auth = {"Authorization": submit.headers["authorization"]}
+    assert httpx.get(subpath_form, headers=auth).status_code == 404
+
+
+def test_a_held_job_finishes_when_the_fake_releases_it(fal_fake):
+    fal_fake.hold_jobs()
+
+    async def scenario(client: httpx.AsyncClient):
+        task = asyncio.create_task(adapter_for(fal_fake).generate(make_job(), client))
+        await asyncio.to_thread(fal_fake.wait_for, lambda: len(fal_fake.requests_to("status")) >= 3)
+        assert not task.done()
+        fal_fake.release_jobs()
+        return await task
+
+    assert len(run(scenario).images) == 1
+
+
+def test_a_delayed_job_runs_that_long(fal_fake):
+    fal_fake.delay = 0.2
+    started = time.monotonic()
+
+    generate(fal_fake)
+
+    assert time.monotonic() - started >= 0.2
+    assert len(fal_fake.requests_to("status")) > 1
+
+
+def test_cancel_reaches_the_fake_and_the_job_never_succeeds(fal_fake):
+    fal_fake.hold_jobs()
+    provider = adapter_for(fal_fake)
+
+    async def scenario(client: httpx.AsyncClient):
+        handle = await provider.submit(make_job(), client)
+        await provider.cancel(handle, client)
+        fal_fake.release_jobs()
+        with pytest.raises(ProviderRejected, match="cancelled"):
+            await provider.wait(handle, client)
+        await provider.cancel(handle, client)  # ALREADY_COMPLETED is not an error
+        return handle
+
+    handle = run(scenario)
+    cancels = fal_fake.requests_to("cancel")
+    assert [(c.method, f"{fal_fake.url}{c.path}") for c in cancels] == [
+        ("PUT", handle["cancel_url"])
+    ] * 2
+    assert fal_fake.jobs[handle["request_id"]].cancelled
+
+
+def test_a_failed_run_is_rejected_with_fals_reason(fal_fake):
+    fal_fake.job_error = "The image was flagged by the content checker"
+
+    with pytest.raises(ProviderRejected, match="flagged by the content checker") as caught:
+        generate(fal_fake)
+    assert caught.value.status == 422
+
+
+def test_unknown_and_mistyped_fields_are_rejected_with_fals_reason(fal_fake):
+    with pytest.raises(ProviderRejected) as caught:
+        generate(fal_fake, params={"bogus_flag": True, "num_inference_steps": "many"})
+
+    message = str(caught.value)
+    assert "body.bogus_flag: Extra inputs are not permitted" in message
+    assert "body.num_inference_steps: Input should be a valid integer" in message
+
+
+def test_an_unknown_model_is_unavailable_not_rejected(fal_fake):
+    with pytest.raises(ProviderUnavailable) as caught:
+        generate(fal_fake, model_id="fal-ai/no-such-model")
+    assert caught.value.status == 404
+
+
+def test_configured_from_the_environment(fal_fake, provider_env):
+    provider_env(fal_fake)
+
+    provider = FalProvider.from_environment()
+
+    assert (provider.api_key, provider.base_url) == (fal_fake.api_key, fal_fake.url)
