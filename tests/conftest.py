@@ -3,6 +3,8 @@ from django.core.management import call_command
 
 from tests import factories
 
+pytest_plugins = ["tests.fakes.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _test_settings(settings, tmp_path):

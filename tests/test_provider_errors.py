@@ -16,7 +16,7 @@ from playground.providers.base import (
     ProviderUnavailable,
 )
 from tests.fakes.fal import FalFake
-from tests.fakes.fixtures import adapter_for, fast_polling, make_job, run  # noqa: F401 (fixtures)
+from tests.fakes.fixtures import adapter_for, make_job, run
 from tests.fakes.openai import OpenAIFake
 from tests.fakes.qwen2512 import Qwen2512Fake
 from tests.fakes.replicate import ReplicateFake

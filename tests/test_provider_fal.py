@@ -1,7 +1,5 @@
 """The fal.ai adapter against the fake queue, over HTTP."""
 
-# ruff: noqa: F811 - pytest fixtures are imported, then named as arguments
-
 import asyncio
 import io
 import time
@@ -19,14 +17,7 @@ from playground.providers.base import (
 from playground.providers.fal import FalProvider
 from tests import factories
 from tests.fakes.fal import FalFake
-from tests.fakes.fixtures import (  # noqa: F401 (fixtures)
-    adapter_for,
-    fal_fake,
-    fast_polling,
-    make_job,
-    provider_env,
-    run,
-)
+from tests.fakes.fixtures import adapter_for, make_job, run
 from tests.fakes.schema import decode_data_uri
 
 pytestmark = pytest.mark.usefixtures("fast_polling")

@@ -1,7 +1,5 @@
 """The OpenAI-compatible adapter against the fake images API, over HTTP."""
 
-# ruff: noqa: F811 - pytest fixtures are imported, then named as arguments
-
 import asyncio
 import io
 
@@ -11,7 +9,7 @@ from PIL import Image
 
 from playground.providers.base import ProviderRejected, ProviderUnavailable
 from tests import factories
-from tests.fakes.fixtures import adapter_for, make_job, openai_fake, run  # noqa: F401 (fixtures)
+from tests.fakes.fixtures import adapter_for, make_job, run
 from tests.fakes.openai import OpenAIFake
 
 

@@ -1,7 +1,5 @@
 """The Qwen-Image-2512 task API adapter against its fake, over HTTP."""
 
-# ruff: noqa: F811 - pytest fixtures are imported, then named as arguments
-
 import io
 
 import httpx
@@ -15,13 +13,7 @@ from playground.providers.base import (
     ProviderUnavailable,
 )
 from tests import factories
-from tests.fakes.fixtures import (  # noqa: F401 (fixtures)
-    adapter_for,
-    fast_polling,
-    make_job,
-    qwen2512_fake,
-    run,
-)
+from tests.fakes.fixtures import adapter_for, make_job, run
 from tests.fakes.qwen2512 import Qwen2512Fake
 
 pytestmark = pytest.mark.usefixtures("fast_polling")

@@ -1,7 +1,5 @@
 """The Replicate adapter against the fake predictions API, over HTTP."""
 
-# ruff: noqa: F811 - pytest fixtures are imported, then named as arguments
-
 import io
 
 import httpx
@@ -16,13 +14,7 @@ from playground.providers.base import (
     ProviderUnavailable,
 )
 from tests import factories
-from tests.fakes.fixtures import (  # noqa: F401 (fixtures)
-    adapter_for,
-    fast_polling,
-    make_job,
-    replicate_fake,
-    run,
-)
+from tests.fakes.fixtures import adapter_for, make_job, run
 from tests.fakes.replicate import ReplicateFake
 from tests.fakes.schema import decode_data_uri
 
