@@ -1,4 +1,12 @@
+import asyncio
+import socket
+import threading
+import time
+
 import pytest
+import uvicorn
+from django.core.asgi import get_asgi_application
+from django.core.cache import cache
 from django.core.management import call_command
 
 from tests import factories
@@ -12,6 +20,8 @@ def _test_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
     settings.STARTER_CREDITS_USD = "1.00"
+    settings.PROVIDER_RETRY_WAIT_SECONDS = 0.01
+    cache.clear()  # rate-limit counters and circuit breakers start afresh
 
 
 @pytest.fixture
@@ -27,3 +37,25 @@ def user(db):
 @pytest.fixture
 def api_key(user, catalog):
     return factories.raw_api_key(user=user)
+
+
+@pytest.fixture
+def asgi_server(transactional_db):
+    """The site under uvicorn in a thread (unlike `live_server`, which is WSGI): for behaviour
+    that only ASGI has, such as cancelling a request whose client went away."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(get_asgi_application(), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        threading.Event().wait(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

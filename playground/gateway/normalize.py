@@ -15,6 +15,8 @@ ties go to the entry listed first in the catalog.
 import math
 import re
 
+from playground.catalog.models import parse_pixels
+
 from .errors import InvalidRequest
 
 _PIXELS = re.compile(r"^\s*(\d{1,6})\s*[xX*×]\s*(\d{1,6})\s*$")
@@ -50,8 +52,7 @@ def resolve_size(
     ratio_name = aspect_ratio or sizes["default_ratio"]
     wanted_ratio = ratio_value(ratio_name, param="size" if size else "aspect_ratio")
     ratio_name = _nearest(tier, ratio_value, wanted_ratio)
-    width, height = _PIXELS.match(tier[ratio_name]).groups()
-    return int(width), int(height)
+    return parse_pixels(tier[ratio_name])
 
 
 def ratio_value(text: str, *, param: str = "aspect_ratio") -> float:

@@ -54,6 +54,7 @@ logger = logging.getLogger(__name__)
 PROVIDER_REJECTED = "provider_rejected"
 MAX_RESULT_BYTES = 64 * 1024 * 1024
 MAX_RETRY_AFTER_SECONDS = 30.0
+CANCEL_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,6 +268,8 @@ class _Run:
         self.generation = generation
         self.attempts: list[dict] = []
         self.handles: list[tuple[dict, dict]] = []  # (route, provider handle)
+        self.last_report: dict | None = None
+        self.last_check = time.monotonic()
 
     async def go(self) -> None:
         generation = self.generation
@@ -348,11 +351,7 @@ class _Run:
             )
 
         async def progressed(progress: ProviderProgress) -> None:
-            still_running = await Generation.objects.filter(
-                pk=generation.pk, status=Generation.Status.RUNNING
-            ).aupdate(progress=asdict(progress) | {"provider": provider.slug})
-            if not still_running:
-                raise JobCancelled()
+            await self.report(progress, provider.slug)
 
         results = await _all_or_none(
             provider.generate(job, client, on_submitted=submitted, on_progress=progressed)
@@ -361,6 +360,24 @@ class _Run:
         produced = [image for result in results for image in result.images][: generation.n]
         raw = await _all_or_none(_image_bytes(image, client) for image in produced)
         return await asyncio.to_thread(_convert_and_store, raw, produced, params)
+
+    async def report(self, progress: ProviderProgress, provider: str) -> None:
+        """Save what the provider reports, when it changed, and notice a cancel by the user.
+
+        Providers report after every poll; the database is written only on a change, and read
+        at most every `CANCEL_CHECK_SECONDS` otherwise."""
+        running = Generation.objects.filter(pk=self.generation.pk, status=Generation.Status.RUNNING)
+        report = asdict(progress) | {"provider": provider}
+        if report != self.last_report:
+            still_running = await running.aupdate(progress=report)
+            self.last_report = report
+        elif time.monotonic() - self.last_check >= CANCEL_CHECK_SECONDS:
+            still_running = await running.aexists()
+        else:
+            return
+        self.last_check = time.monotonic()
+        if not still_running:
+            raise JobCancelled()
 
     async def cancel(self) -> None:
         """Cancel the upstream jobs (best effort) and end the generation as cancelled."""

@@ -178,13 +178,13 @@ async def generation_detail(request: HttpRequest, generation_id: uuid.UUID, api_
 
 @api_view("GET")
 async def models_list(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
-    data = [model async for model in selectors.model_objects()]
+    data = await sync_to_async(selectors.model_objects)()
     return JsonResponse({"object": "list", "data": data})
 
 
 @api_view("GET")
 async def model_detail(request: HttpRequest, model_id: str, api_key: ApiKey) -> JsonResponse:
-    async for model in selectors.model_objects(slug=model_id):
+    for model in await sync_to_async(selectors.model_objects)(slug=model_id):
         return JsonResponse(model)
     raise NotFound(
         f"The model '{model_id}' does not exist. GET /v1/models lists the model ids.",

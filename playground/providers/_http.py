@@ -122,17 +122,16 @@ class HttpProvider(Provider):
         return ProviderResult(images=images, request_id=request_id)
 
     async def poll(self, step: Step, on_progress: ProgressCallback | None) -> ProviderResult:
-        """Call `step` every `poll_interval` until it gives a result, reporting each change of
-        progress; a job still unfinished after `max_wait` raises."""
+        """Call `step` every `poll_interval` until it gives a result, reporting progress after
+        every poll (the gateway also learns there whether the job was cancelled); a job still
+        unfinished after `max_wait` raises."""
         deadline = time.monotonic() + self.max_wait
-        reported = None
         while True:
             outcome = await step()
             if isinstance(outcome, ProviderResult):
                 return outcome
-            if on_progress is not None and outcome != reported:
+            if on_progress is not None:
                 await on_progress(outcome)
-                reported = outcome
             if time.monotonic() >= deadline:
                 raise ProviderUnavailable(
                     f"{self.label} did not finish the job within {self.max_wait:g} s"
