@@ -36,8 +36,18 @@ class LedgerKind(models.TextChoices):
     ADJUSTMENT = "adjustment", "Admin adjustment"
 
 
+# Kinds by what caused them; the constraints below keep each row's links and sign consistent.
+GENERATION_KINDS = (LedgerKind.HOLD, LedgerKind.CAPTURE, LedgerKind.RELEASE, LedgerKind.REFUND)
+CREDIT_KINDS = (LedgerKind.GRANT, LedgerKind.REDEEM, LedgerKind.ADJUSTMENT, LedgerKind.REFUND)
+
+
 class LedgerEntry(models.Model):
-    """One append-only change of a balance; an account's balance is the sum of its entries."""
+    """One append-only change of a balance; an account's balance is the sum of its entries.
+
+    A generation writes a hold (minus the worst case) when it starts, then a release (plus the
+    whole hold) and, if it produced anything, a capture (minus its cost). Entries of a generation
+    paid with an API key name the key, so the key's spend is the ledger's too.
+    """
 
     Kind = LedgerKind
 
@@ -51,6 +61,30 @@ class LedgerEntry(models.Model):
         blank=True,
         related_name="ledger_entries",
     )
+    api_key = models.ForeignKey(
+        "ApiKey",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+    )
+    redeem_code = models.ForeignKey(
+        "RedeemCode",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+    )
+    # A caller's own name for a grant (an invoice number, say), so repeating it grants once.
+    reference = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The staff member behind a grant, adjustment or refund.",
+    )
     memo = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -62,11 +96,51 @@ class LedgerEntry(models.Model):
                 condition=Q(kind__in=LedgerKind.values),
                 name="ledger_entry_kind_valid",
             ),
-            # A generation holds, captures and releases at most once each.
+            models.CheckConstraint(
+                condition=Q(
+                    kind__in=[LedgerKind.GRANT, LedgerKind.REDEEM, LedgerKind.REFUND],
+                    amount_micros__gt=0,
+                )
+                | Q(kind=LedgerKind.RELEASE, amount_micros__gte=0)
+                | Q(kind__in=[LedgerKind.HOLD, LedgerKind.CAPTURE], amount_micros__lte=0)
+                | (Q(kind=LedgerKind.ADJUSTMENT) & ~Q(amount_micros=0)),
+                name="ledger_entry_sign_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    kind__in=GENERATION_KINDS,
+                    generation__isnull=False,
+                    redeem_code__isnull=True,
+                )
+                | Q(
+                    kind=LedgerKind.REDEEM,
+                    generation__isnull=True,
+                    redeem_code__isnull=False,
+                    api_key__isnull=True,
+                )
+                | Q(
+                    kind__in=[LedgerKind.GRANT, LedgerKind.ADJUSTMENT],
+                    generation__isnull=True,
+                    redeem_code__isnull=True,
+                    api_key__isnull=True,
+                ),
+                name="ledger_entry_links_match_kind",
+            ),
+            # A generation holds, captures, releases and is refunded at most once each.
             models.UniqueConstraint(
                 fields=["generation", "kind"],
                 condition=Q(generation__isnull=False),
                 name="ledger_entry_once_per_generation",
+            ),
+            models.UniqueConstraint(
+                fields=["redeem_code"],
+                condition=Q(redeem_code__isnull=False),
+                name="ledger_entry_once_per_code",
+            ),
+            models.UniqueConstraint(
+                fields=["reference"],
+                condition=Q(reference__isnull=False),
+                name="ledger_entry_reference_unique",
             ),
         ]
 
@@ -79,7 +153,11 @@ def hash_api_key(raw_key: str) -> str:
 
 
 class ApiKey(models.Model):
-    """A user's key for `/v1/`. Only its hash and a display prefix are stored."""
+    """A user's key for `/v1/`. Only its hash and a display prefix are stored.
+
+    `spent_micros` counts what the key holds and has been charged, so a spend limit is enforced
+    by the same conditional update as the balance.
+    """
 
     PREFIX_LENGTH = 12
 
@@ -110,6 +188,70 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
     def is_usable(self) -> bool:
-        now = timezone.now()
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+        return self.revoked_at is None and not self.is_expired
+
+
+class RedeemBatch(models.Model):
+    """A batch of single-use codes that staff made in the admin, all worth the same."""
+
+    name = models.CharField(max_length=100)
+    amount_micros = models.BigIntegerField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "redeem batches"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount_micros__gt=0), name="redeem_batch_amount_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RedeemCode(models.Model):
+    """One single-use code. Redeeming it is one conditional UPDATE, so only one caller wins."""
+
+    batch = models.ForeignKey(RedeemBatch, on_delete=models.PROTECT, related_name="codes")
+    code = models.CharField(max_length=32, unique=True)
+    amount_micros = models.BigIntegerField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    redeemed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="redeemed_codes",
+    )
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["batch", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount_micros__gt=0), name="redeem_code_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(redeemed_by__isnull=True, redeemed_at__isnull=True)
+                | Q(redeemed_by__isnull=False, redeemed_at__isnull=False),
+                name="redeem_code_redeemed_by_and_at_together",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()

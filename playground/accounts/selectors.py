@@ -1,4 +1,11 @@
-from .models import Account
+from dataclasses import dataclass
+from datetime import date, datetime
+from uuid import UUID
+
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
+
+from .models import CREDIT_KINDS, Account, ApiKey, LedgerEntry
 
 
 def account_balance_micros(*, user_id: int) -> int:
@@ -6,3 +13,110 @@ def account_balance_micros(*, user_id: int) -> int:
         Account.objects.filter(user_id=user_id).values_list("balance_micros", flat=True).first()
     )
     return balance or 0
+
+
+def ledger_entry_list(
+    *,
+    user_id: int,
+    kinds: tuple[str, ...] = (),
+    since: date | None = None,
+    until: date | None = None,
+) -> QuerySet[LedgerEntry]:
+    """The user's ledger, newest first, optionally of some kinds and between two days."""
+    entries = LedgerEntry.objects.filter(account__user_id=user_id).select_related(
+        "generation__model", "api_key", "redeem_code"
+    )
+    if kinds:
+        entries = entries.filter(kind__in=kinds)
+    if since:
+        entries = entries.filter(created_at__date__gte=since)
+    if until:
+        entries = entries.filter(created_at__date__lte=until)
+    return entries
+
+
+def credit_history(*, user_id: int) -> QuerySet[LedgerEntry]:
+    """Credits that came in: starter credits, grants, redeemed codes, adjustments, refunds."""
+    return ledger_entry_list(user_id=user_id, kinds=CREDIT_KINDS)
+
+
+def generation_ledger(*, user_id: int, generation_id: UUID) -> list[LedgerEntry]:
+    """A generation's ledger rows in the order they were written; empty if it is not the user's."""
+    return list(
+        ledger_entry_list(user_id=user_id)
+        .filter(generation_id=generation_id)
+        .order_by("created_at", "pk")
+    )
+
+
+def holds_unreleased(*, held_before: datetime | None = None) -> QuerySet[LedgerEntry]:
+    """Holds not yet settled: jobs still running, or whose worker died (if older than a while)."""
+    releases = LedgerEntry.objects.filter(
+        generation_id=OuterRef("generation_id"), kind=LedgerEntry.Kind.RELEASE
+    )
+    holds = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.HOLD).exclude(Exists(releases))
+    return holds if held_before is None else holds.filter(created_at__lt=held_before)
+
+
+def api_key_list(*, user_id: int) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(user_id=user_id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DailySpend:
+    day: date
+    model: str
+    spend_micros: int
+    generations: int
+
+
+def usage_daily(*, user_id: int, since: date) -> list[DailySpend]:
+    """Spend (charges less refunds) per day and model from a day on, oldest day first."""
+    rows = (
+        ledger_entry_list(
+            user_id=user_id, kinds=(LedgerEntry.Kind.CAPTURE, LedgerEntry.Kind.REFUND)
+        )
+        .filter(created_at__date__gte=since)
+        .annotate(day=TruncDate("created_at"), model=F("generation__model__name"))
+        .values("day", "model")
+        .annotate(
+            total=Sum("amount_micros"),
+            generations=Count("pk", filter=Q(kind=LedgerEntry.Kind.CAPTURE)),
+        )
+        .order_by("day", "model")
+    )
+    return [
+        DailySpend(
+            day=row["day"],
+            model=row["model"],
+            spend_micros=-row["total"],
+            generations=row["generations"],
+        )
+        for row in rows
+    ]
+
+
+def ledger_entry_by_reference(*, reference: str) -> LedgerEntry | None:
+    return LedgerEntry.objects.filter(reference=reference).select_related("account__user").first()
+
+
+def accounts_off_ledger() -> QuerySet[Account]:
+    """Accounts whose balance is not the sum of their ledger (none, unless something is wrong)."""
+    return (
+        Account.objects.annotate(ledger_micros=Coalesce(Sum("entries__amount_micros"), Value(0)))
+        .exclude(balance_micros=F("ledger_micros"))
+        .select_related("user")
+        .order_by("pk")
+    )
+
+
+def api_keys_off_ledger() -> QuerySet[ApiKey]:
+    """Keys whose spend counter is not what their ledger rows took (held plus charged)."""
+    return (
+        ApiKey.objects.annotate(
+            ledger_micros=-Coalesce(Sum("ledger_entries__amount_micros"), Value(0))
+        )
+        .exclude(spent_micros=F("ledger_micros"))
+        .select_related("user")
+        .order_by("pk")
+    )

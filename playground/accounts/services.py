@@ -1,11 +1,14 @@
-"""Everything that changes accounts, balances and API keys.
+"""Everything that changes accounts, balances, API keys and redeem codes.
 
-Balances move only by conditional UPDATEs inside a transaction that also writes the ledger row,
-so the balance always equals the ledger's sum and can never go below zero.
+Every balance change goes through `_move`: one conditional UPDATE (never read-modify-write) plus
+the ledger row, in one transaction, so the balance always equals the ledger's sum and can never
+go below zero. Services that must see which rows already exist (settling, the stale-hold sweep,
+refunds) first lock the accounts concerned, in primary-key order.
 """
 
 import secrets
 from datetime import datetime
+from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,11 +18,25 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from .errors import InsufficientCredits, InvalidApiKey, SpendLimitReached
-from .models import Account, ApiKey, LedgerEntry, hash_api_key
+from .errors import (
+    AlreadyRefunded,
+    InsufficientCredits,
+    InvalidApiKey,
+    NothingToRefund,
+    RedeemCodeExpired,
+    RedeemCodeUnknown,
+    RedeemCodeUsed,
+    SpendLimitReached,
+)
+from .models import Account, ApiKey, LedgerEntry, RedeemBatch, RedeemCode, hash_api_key
 from .money import usd_to_micros
+from .selectors import holds_unreleased
 
 API_KEY_SCHEME = "sk-"
+# Redeem codes: 16 characters from an alphabet without look-alikes (80 bits), shown in fours.
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+CODE_GROUPS = 4
+CODE_GROUP_LENGTH = 4
 
 
 @transaction.atomic
@@ -41,19 +58,57 @@ def user_sign_up(*, username: str, password: str, email: str = "") -> AbstractBa
     return user
 
 
+def _move(*, account_id: int, amount_micros: int, kind: str, **links) -> LedgerEntry:
+    """Add `amount_micros` (negative to take) to a balance and write its ledger row.
+
+    Raises `InsufficientCredits` when taking would leave the balance below zero. Callers run
+    inside a transaction.
+    """
+    accounts = Account.objects.filter(pk=account_id)
+    if amount_micros < 0:
+        accounts = accounts.filter(balance_micros__gte=-amount_micros)
+    if not accounts.update(balance_micros=F("balance_micros") + amount_micros):
+        raise InsufficientCredits()
+    return LedgerEntry.objects.create(
+        account_id=account_id, kind=kind, amount_micros=amount_micros, **links
+    )
+
+
 @transaction.atomic
 def credits_grant(
     *,
     account: Account,
     amount_micros: int,
     memo: str,
-    kind: LedgerEntry.Kind = LedgerEntry.Kind.GRANT,
+    reference: str | None = None,
+    created_by: AbstractBaseUser | None = None,
 ) -> LedgerEntry:
+    """Give credits. A `reference` already used makes the database refuse a second grant."""
     if amount_micros <= 0:
         raise ValueError("a grant must be positive")
-    Account.objects.filter(pk=account.pk).update(balance_micros=F("balance_micros") + amount_micros)
-    return LedgerEntry.objects.create(
-        account=account, kind=kind, amount_micros=amount_micros, memo=memo
+    return _move(
+        account_id=account.pk,
+        amount_micros=amount_micros,
+        kind=LedgerEntry.Kind.GRANT,
+        memo=memo,
+        reference=reference,
+        created_by=created_by,
+    )
+
+
+@transaction.atomic
+def credits_adjust(
+    *, account: Account, amount_micros: int, memo: str, created_by: AbstractBaseUser
+) -> LedgerEntry:
+    """A staff member adds (positive) or takes back (negative) credits; never below zero."""
+    if not amount_micros:
+        raise ValueError("an adjustment must not be zero")
+    return _move(
+        account_id=account.pk,
+        amount_micros=amount_micros,
+        kind=LedgerEntry.Kind.ADJUSTMENT,
+        memo=memo,
+        created_by=created_by,
     )
 
 
@@ -62,19 +117,20 @@ def credits_hold(
     *, user_id: int, api_key_id: int | None, generation_id, amount_micros: int
 ) -> None:
     """Reserve `amount_micros` for a generation, or raise if the balance or key limit is short."""
-    moved = Account.objects.filter(user_id=user_id, balance_micros__gte=amount_micros).update(
-        balance_micros=F("balance_micros") - amount_micros
-    )
-    if not moved:
+    if amount_micros < 0:
+        raise ValueError("a hold must not be negative")
+    account_id = Account.objects.filter(user_id=user_id).values_list("pk", flat=True).first()
+    if account_id is None:
         raise InsufficientCredits()
+    _move(
+        account_id=account_id,
+        amount_micros=-amount_micros,
+        kind=LedgerEntry.Kind.HOLD,
+        generation_id=generation_id,
+        api_key_id=api_key_id,
+    )
     if api_key_id is not None:
         _api_key_spend(api_key_id=api_key_id, amount_micros=amount_micros)
-    LedgerEntry.objects.create(
-        account=Account.objects.only("pk").get(user_id=user_id),
-        kind=LedgerEntry.Kind.HOLD,
-        amount_micros=-amount_micros,
-        generation_id=generation_id,
-    )
 
 
 @transaction.atomic
@@ -83,37 +139,90 @@ def credits_settle(
 ) -> bool:
     """Release a generation's hold and capture what it cost (0 for a failure).
 
-    Settling twice is a no-op: the second call finds the release already written and returns False.
+    Settling twice, or after the stale-hold sweep released the hold, is a no-op that returns
+    False. The key charged is the one the hold named (the gateway passes the same `api_key_id`).
     """
-    account = Account.objects.select_for_update().get(user_id=user_id)
-    entries = LedgerEntry.objects.filter(generation_id=generation_id)
-    if entries.filter(kind=LedgerEntry.Kind.RELEASE).exists():
+    Account.objects.select_for_update().filter(user_id=user_id).first()
+    hold = holds_unreleased().filter(generation_id=generation_id).first()
+    if hold is None:
         return False
-    hold = entries.get(kind=LedgerEntry.Kind.HOLD)
+    _release(hold=hold, cost_micros=cost_micros)
+    return True
+
+
+@transaction.atomic
+def credits_release_stale(*, held_before: datetime) -> list[UUID]:
+    """Release every hold older than `held_before` that was never settled; their generation ids.
+
+    For jobs whose worker died. Each hold is released exactly once: the accounts are locked
+    (in pk order) before looking again, so a settle arriving at the same time either finishes
+    first, and its hold is skipped here, or waits and then finds the release and does nothing.
+    """
+    stale = holds_unreleased(held_before=held_before)
+    account_ids = sorted(set(stale.values_list("account_id", flat=True)))
+    locked = list(
+        Account.objects.select_for_update()
+        .filter(pk__in=account_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    released = []
+    for hold in stale.filter(account_id__in=locked).order_by("pk"):
+        _release(hold=hold, cost_micros=0, memo="Released: the job stopped without finishing")
+        released.append(hold.generation_id)
+    return released
+
+
+@transaction.atomic
+def credits_refund(*, capture: LedgerEntry, memo: str, created_by: AbstractBaseUser) -> LedgerEntry:
+    """Give back what a generation was charged, once."""
+    if capture.kind != LedgerEntry.Kind.CAPTURE or not capture.amount_micros:
+        raise NothingToRefund()
+    Account.objects.select_for_update().filter(pk=capture.account_id).first()
+    if LedgerEntry.objects.filter(
+        generation_id=capture.generation_id, kind=LedgerEntry.Kind.REFUND
+    ).exists():
+        raise AlreadyRefunded()
+    refund = _move(
+        account_id=capture.account_id,
+        amount_micros=-capture.amount_micros,
+        kind=LedgerEntry.Kind.REFUND,
+        generation_id=capture.generation_id,
+        api_key_id=capture.api_key_id,
+        memo=memo,
+        created_by=created_by,
+    )
+    if capture.api_key_id is not None:
+        ApiKey.objects.filter(pk=capture.api_key_id).update(
+            spent_micros=F("spent_micros") + capture.amount_micros
+        )
+    return refund
+
+
+def _release(*, hold: LedgerEntry, cost_micros: int, memo: str = "") -> None:
+    """Give a hold back whole and charge `cost_micros`; the caller holds the account's lock."""
     held_micros = -hold.amount_micros
     if not 0 <= cost_micros <= held_micros:
         raise ValueError(f"cost {cost_micros} is outside the hold of {held_micros}")
-    LedgerEntry.objects.create(
-        account=account,
-        kind=LedgerEntry.Kind.RELEASE,
+    links = {"generation_id": hold.generation_id, "api_key_id": hold.api_key_id}
+    _move(
+        account_id=hold.account_id,
         amount_micros=held_micros,
-        generation_id=generation_id,
+        kind=LedgerEntry.Kind.RELEASE,
+        memo=memo,
+        **links,
     )
     if cost_micros:
-        LedgerEntry.objects.create(
-            account=account,
-            kind=LedgerEntry.Kind.CAPTURE,
+        _move(
+            account_id=hold.account_id,
             amount_micros=-cost_micros,
-            generation_id=generation_id,
+            kind=LedgerEntry.Kind.CAPTURE,
+            **links,
         )
-    Account.objects.filter(pk=account.pk).update(
-        balance_micros=F("balance_micros") + held_micros - cost_micros
-    )
-    if api_key_id is not None:
-        ApiKey.objects.filter(pk=api_key_id).update(
+    if hold.api_key_id is not None and held_micros != cost_micros:
+        ApiKey.objects.filter(pk=hold.api_key_id).update(
             spent_micros=F("spent_micros") - (held_micros - cost_micros)
         )
-    return True
 
 
 def _api_key_spend(*, api_key_id: int, amount_micros: int) -> None:
@@ -123,6 +232,68 @@ def _api_key_spend(*, api_key_id: int, amount_micros: int) -> None:
     )
     if not (no_limit | within_limit).update(spent_micros=F("spent_micros") + amount_micros):
         raise SpendLimitReached()
+
+
+def redeem_code_normalize(raw: str) -> str:
+    """A code as stored, from what a person typed: case, spaces and dashes do not matter."""
+    compact = "".join(ch for ch in raw.upper() if ch.isalnum())
+    return "-".join(
+        compact[i : i + CODE_GROUP_LENGTH] for i in range(0, len(compact), CODE_GROUP_LENGTH)
+    )
+
+
+@transaction.atomic
+def redeem_batch_create(
+    *,
+    name: str,
+    amount_micros: int,
+    count: int,
+    created_by: AbstractBaseUser,
+    expires_at: datetime | None = None,
+) -> RedeemBatch:
+    """A batch of `count` fresh single-use codes, each worth `amount_micros`."""
+    if count < 1:
+        raise ValueError("a batch needs at least one code")
+    batch = RedeemBatch.objects.create(
+        name=name, amount_micros=amount_micros, expires_at=expires_at, created_by=created_by
+    )
+    RedeemCode.objects.bulk_create(
+        RedeemCode(
+            batch=batch,
+            code=_new_code(),
+            amount_micros=amount_micros,
+            expires_at=expires_at,
+        )
+        for _ in range(count)
+    )
+    return batch
+
+
+def _new_code() -> str:
+    length = CODE_GROUPS * CODE_GROUP_LENGTH
+    return redeem_code_normalize("".join(secrets.choice(CODE_ALPHABET) for _ in range(length)))
+
+
+@transaction.atomic
+def credits_redeem(*, user: AbstractBaseUser, code: str) -> LedgerEntry:
+    """Turn a code into credits. Of two simultaneous redemptions, exactly one wins."""
+    code = redeem_code_normalize(code)
+    now = timezone.now()
+    unused = RedeemCode.objects.filter(code=code, redeemed_at__isnull=True)
+    claimed = unused.exclude(expires_at__lte=now).update(redeemed_by=user, redeemed_at=now)
+    redeem_code = RedeemCode.objects.filter(code=code).first()
+    if redeem_code is None:
+        raise RedeemCodeUnknown()
+    if not claimed:
+        raise RedeemCodeUsed() if redeem_code.redeemed_at else RedeemCodeExpired()
+    account = account_open(user=user)
+    return _move(
+        account_id=account.pk,
+        amount_micros=redeem_code.amount_micros,
+        kind=LedgerEntry.Kind.REDEEM,
+        redeem_code=redeem_code,
+        memo=f"Code {redeem_code.code}",
+    )
 
 
 def api_key_create(
@@ -143,6 +314,14 @@ def api_key_create(
         expires_at=expires_at,
     )
     return api_key, raw_key
+
+
+def api_key_revoke(*, api_key: ApiKey) -> bool:
+    """Stop a key working from now on; False if it was already revoked."""
+    revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    return bool(revoked)
 
 
 def api_key_authenticate(*, raw_key: str) -> ApiKey:

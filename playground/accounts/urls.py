@@ -16,4 +16,10 @@ urlpatterns = [
     ),
     path("balance/", views.balance, name="balance"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", views.overview, name="overview"),
+    path("generations/<uuid:generation_id>/", views.generation, name="generation"),
+    path("usage/", views.usage, name="usage"),
+    path("api-keys/", views.api_keys, name="api-keys"),
+    path("api-keys/<int:key_id>/revoke/", views.revoke_api_key, name="api-key-revoke"),
+    path("top-up/", views.top_up, name="top-up"),
 ]

@@ -1,13 +1,34 @@
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
 
-from .forms import SignUpForm
+from .charts import usage_report
+from .errors import RedeemFailed
+from .forms import ApiKeyCreateForm, LedgerFilterForm, RedeemForm, SignUpForm
+from .models import ApiKey
 from .money import format_usd
-from .selectors import account_balance_micros
-from .services import user_sign_up
+from .selectors import (
+    account_balance_micros,
+    api_key_list,
+    credit_history,
+    generation_ledger,
+    ledger_entry_list,
+    usage_daily,
+)
+from .services import api_key_create, api_key_revoke, credits_redeem, user_sign_up
+
+LEDGER_PAGE_SIZE = 25
+RECENT_CREDITS = 10
+USAGE_DAYS = 30
 
 
 @require_http_methods(["GET", "POST"])
@@ -33,3 +54,125 @@ def sign_up(request):
 def balance(request):
     """The header's balance, re-fetched by htmx whenever a page announces `balance-changed`."""
     return render(request, "accounts/partials/balance.html")
+
+
+@login_required
+@require_GET
+def overview(request):
+    """Balance, credits received, and the ledger (filtered and paged; htmx swaps just the table)."""
+    form = LedgerFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    kind = filters.get("kind")
+    entries = ledger_entry_list(
+        user_id=request.user.pk,
+        kinds=(kind,) if kind else (),
+        since=filters.get("since"),
+        until=filters.get("until"),
+    )
+    page = Paginator(entries, LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"form": form, "page": page}
+    if request.htmx and not request.htmx.history_restore_request:
+        response = render(request, "accounts/overview.html#ledger", context)
+    else:
+        context |= {
+            "balance_micros": account_balance_micros(user_id=request.user.pk),
+            "credits": credit_history(user_id=request.user.pk)[:RECENT_CREDITS],
+        }
+        response = render(request, "accounts/overview.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@login_required
+@require_GET
+def generation(request, generation_id):
+    """What one generation held, was charged and got back."""
+    entries = generation_ledger(user_id=request.user.pk, generation_id=generation_id)
+    if not entries:
+        raise Http404("No such generation.")
+    return render(
+        request,
+        "accounts/generation.html",
+        {"generation": entries[0].generation, "entries": entries},
+    )
+
+
+@login_required
+@require_GET
+def usage(request):
+    today = timezone.localdate()
+    since = today - timedelta(days=USAGE_DAYS - 1)
+    report = usage_report(
+        rows=usage_daily(user_id=request.user.pk, since=since), last_day=today, days=USAGE_DAYS
+    )
+    return render(request, "accounts/usage.html", {"report": report})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_keys(request):
+    """The user's keys; a new key's full value is shown in this one response only."""
+    form = ApiKeyCreateForm(request.POST or None)
+    created = raw_key = None
+    if request.method == "POST" and form.is_valid():
+        created, raw_key = api_key_create(
+            user=request.user,
+            name=form.cleaned_data["name"],
+            spend_limit_micros=form.cleaned_data["spend_limit"],
+            expires_at=form.expires_at(),
+        )
+        form = ApiKeyCreateForm()
+    context = {
+        "form": form,
+        "keys": api_key_list(user_id=request.user.pk),
+        "created": created,
+        "raw_key": raw_key,
+    }
+    template = "accounts/api_keys.html#keys" if request.htmx else "accounts/api_keys.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    if raw_key:
+        add_never_cache_headers(response)  # no copy of the key in any cache
+    return response
+
+
+@login_required
+@require_POST
+def revoke_api_key(request, key_id: int):
+    api_key = get_object_or_404(ApiKey, pk=key_id, user=request.user)
+    revoked = api_key_revoke(api_key=api_key)
+    if not request.htmx:
+        if revoked:
+            messages.success(request, f"The key “{api_key.name}” is revoked; it no longer works.")
+        return redirect("accounts:api-keys")
+    api_key.refresh_from_db()
+    response = render(request, "accounts/api_keys.html#key-row", {"key": api_key})
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def top_up(request):
+    """Redeem a code. Two tabs sending the same code: one gets the credits, one an error."""
+    form = RedeemForm(request.POST or None)
+    redeemed = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            redeemed = credits_redeem(user=request.user, code=form.cleaned_data["code"])
+        except RedeemFailed as exc:
+            form.add_error("code", str(exc))
+        else:
+            form = RedeemForm()
+    context = {
+        "form": form,
+        "redeemed": redeemed,
+        "credits": credit_history(user_id=request.user.pk)[:RECENT_CREDITS],
+    }
+    template = "accounts/top_up.html#redeem" if request.htmx else "accounts/top_up.html"
+    status = 400 if form.errors and not request.htmx else 200
+    response = render(request, template, context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    if redeemed is not None:
+        trigger_client_event(response, "balance-changed")
+    return response
