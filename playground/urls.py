@@ -10,5 +10,6 @@ urlpatterns = [
     path("v1/", include("playground.gateway.urls")),
     path("accounts/", include("playground.accounts.urls")),
     path("playground/", include("playground.studio.urls")),
+    path("", include("playground.catalog.urls")),
     path("admin/", admin.site.urls),
 ]

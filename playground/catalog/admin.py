@@ -25,6 +25,7 @@ class OfferingAdmin(admin.ModelAdmin):
         "price_micros",
         "price_unit",
         "is_estimate",
+        "native_price",
         "is_active",
     ]
     list_filter = ["provider", "is_active", "is_estimate"]

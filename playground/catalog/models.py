@@ -12,6 +12,12 @@ class PriceUnit(models.TextChoices):
     MEGAPIXEL = "megapixel", "per megapixel"
 
 
+def parse_pixels(text: str) -> tuple[int, int]:
+    """The catalog's "WxH" sizes as numbers: "1365x768" -> (1365, 768)."""
+    width, height = text.split("x")
+    return int(width), int(height)
+
+
 class ImageModel(models.Model):
     """One model of the catalog, as loaded from `catalog/data/catalog.toml`."""
 
@@ -39,6 +45,12 @@ class ImageModel(models.Model):
     def mode_labels(self) -> list[str]:
         return [Mode(mode).label for mode in self.modes]
 
+    @property
+    def default_size(self) -> tuple[int, int]:
+        """The pixels of a request that names no size: the default ratio at the default tier."""
+        tier = self.sizes["tiers"][self.sizes["default_resolution"]]
+        return parse_pixels(tier[self.sizes["default_ratio"]])
+
 
 class Offering(models.Model):
     """A model as one provider sells it: its id there and its price."""
@@ -50,6 +62,8 @@ class Offering(models.Model):
     price_micros = models.BigIntegerField()
     price_unit = models.CharField(max_length=16, choices=PriceUnit.choices, default=PriceUnit.IMAGE)
     is_estimate = models.BooleanField(default=False)
+    # The price as the provider states it when that is not dollars, e.g. "5 credits per image".
+    native_price = models.CharField(max_length=100, blank=True)
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -68,6 +82,10 @@ class Offering(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model.slug} via {self.provider}"
+
+    @property
+    def mode_labels(self) -> list[str]:
+        return [Mode(mode).label for mode in self.modes]
 
 
 class ProviderInfo(models.Model):

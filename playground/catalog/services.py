@@ -17,9 +17,9 @@ DOC_FIELDS = (
     "limitations",
     "technical_background",
     "best_for",
-    "parameters",
     "faq",
     "gallery",
+    "examples",
 )
 
 
@@ -52,6 +52,14 @@ def catalog_load(*, data: dict) -> CatalogLoadResult:
         modes = entry["modes"]
         if not set(modes) <= set(Mode.values):
             raise ValueError(f"{entry['id']}: unknown mode in {modes}")
+        parameters = model_parameters(
+            shared=data.get("parameters", {}), own=entry.get("parameters", {})
+        )
+        for parameter in parameters:
+            if not set(parameter["modes"]) <= set(Mode.values):
+                raise ValueError(f"{entry['id']}: unknown mode in parameter {parameter['name']}")
+            if parameter.get("provider", "demo") not in data["providers"]:
+                raise ValueError(f"{entry['id']}: unknown provider of {parameter['name']}")
         model, _ = ImageModel.objects.update_or_create(
             slug=entry["id"],
             defaults={
@@ -60,7 +68,8 @@ def catalog_load(*, data: dict) -> CatalogLoadResult:
                 "summary": entry["summary"],
                 "modes": modes,
                 "sizes": data["sizes"] | entry.get("sizes", {}),
-                "docs": {key: entry[key] for key in DOC_FIELDS if key in entry},
+                "docs": {key: entry[key] for key in DOC_FIELDS if key in entry}
+                | {"parameters": parameters},
                 "position": position,
                 "is_active": True,
             },
@@ -77,6 +86,7 @@ def catalog_load(*, data: dict) -> CatalogLoadResult:
                     "price_micros": usd_to_micros(offer["price_usd"]),
                     "price_unit": PriceUnit(offer["unit"]),
                     "is_estimate": offer.get("estimate", False),
+                    "native_price": offer.get("native_price", ""),
                     "is_active": True,
                 },
             )
@@ -87,3 +97,10 @@ def catalog_load(*, data: dict) -> CatalogLoadResult:
     return CatalogLoadResult(
         models=len(listed), offerings=len(offering_ids), providers=len(data["providers"])
     )
+
+
+def model_parameters(*, shared: dict[str, dict], own: dict[str, dict]) -> list[dict]:
+    """A model's parameter list: the shared definitions in order, each overridden key by key by
+    the model's own table, then the parameters only the model has."""
+    names = [*shared, *(name for name in own if name not in shared)]
+    return [{"name": name} | shared.get(name, {}) | own.get(name, {}) for name in names]

@@ -1,0 +1,113 @@
+"""Loading the catalog data file: idempotent, complete, and what staff change shows on the pages."""
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from playground.catalog.models import ImageModel, Offering, PriceUnit, ProviderInfo
+from playground.catalog.services import catalog_load, catalog_read
+
+pytestmark = pytest.mark.django_db
+
+DOC_SECTIONS = ("overview", "strengths", "limitations", "technical_background", "best_for")
+
+
+def _snapshot() -> list[tuple]:
+    models = ImageModel.objects.values_list("pk", "slug", "docs", "sizes", "is_active")
+    offerings = Offering.objects.values_list(
+        "pk", "provider", "provider_model_id", "price_micros", "price_unit", "is_estimate"
+    )
+    return [*models.order_by("pk"), *offerings.order_by("pk")]
+
+
+def test_loading_twice_changes_nothing(catalog):
+    before = _snapshot()
+
+    call_command("load_catalog", verbosity=0)
+
+    assert _snapshot() == before
+    assert ImageModel.objects.count() == 5
+    assert ProviderInfo.objects.count() == len(catalog_read()["providers"])
+
+
+def test_dry_run_writes_nothing(db):
+    call_command("load_catalog", "--dry-run", verbosity=0)
+
+    assert not ImageModel.objects.exists()
+
+
+def test_every_model_is_documented(catalog):
+    for model in ImageModel.objects.all():
+        for section in DOC_SECTIONS:
+            assert model.docs.get(section), f"{model.slug} lacks {section}"
+        assert len(model.docs["strengths"]) >= 3 and len(model.docs["limitations"]) >= 3
+        assert model.docs["faq"] and model.docs["gallery"]
+        assert model.offerings.filter(is_active=True).exists()
+        for mode in model.modes:
+            assert model.docs["examples"].get(mode), f"{model.slug} has no {mode} example"
+
+
+def test_known_prices_are_exact_and_the_rest_estimates(catalog):
+    pinned = Offering.objects.get(model__slug="qwen-image-edit-2509", provider="fal")
+    task_api = Offering.objects.get(model__slug="qwen-image-2512", provider="qwen2512")
+
+    assert (pinned.price_micros, pinned.price_unit, pinned.is_estimate) == (
+        30_000,
+        PriceUnit.IMAGE,
+        False,
+    )
+    assert task_api.native_price == "5 credits per image"
+    assert task_api.is_estimate
+    assert task_api.modes == ["generate"]
+    assert set(Offering.objects.exclude(pk=pinned.pk).values_list("is_estimate", flat=True)) == {
+        True
+    }
+
+
+def test_model_parameters_are_shared_definitions_with_overrides(catalog):
+    def parameter(slug: str, name: str) -> dict | None:
+        docs = ImageModel.objects.get(slug=slug).docs
+        return next((p for p in docs["parameters"] if p["name"] == name), None)
+
+    shared = catalog_read()["parameters"]["acceleration"]
+    pinned = parameter("qwen-image-edit-2509", "acceleration")
+
+    assert parameter("qwen-image", "acceleration") == {"name": "acceleration", **shared}
+    assert pinned["choices"] == ["none", "regular"]
+    assert pinned["provider"] == shared["provider"] == "fal"
+    assert parameter("qwen-image-2512", "strength")["modes"] == ["edit"]
+    assert parameter("qwen-image", "strength") is None
+
+
+def test_a_flag_of_an_unknown_provider_is_refused(db):
+    data = catalog_read()
+    data["parameters"] = data["parameters"] | {
+        "turbo": {"group": "provider", "provider": "nobody", "type": "boolean", "modes": []}
+    }
+
+    with pytest.raises(ValueError, match="unknown provider of turbo"):
+        catalog_load(data=data)
+
+
+def test_a_model_left_out_of_the_file_is_retired(client, catalog):
+    data = catalog_read()
+    catalog_load(data=data | {"models": data["models"][:-1]})
+
+    retired = "qwen-image-edit-2509"
+    assert client.get(reverse("catalog:model-detail", args=[retired])).status_code == 404
+    assert retired not in client.get(reverse("catalog:model-list")).content.decode()
+    assert retired not in client.get(reverse("catalog:sitemap")).content.decode()
+
+
+def test_staff_edits_show_on_the_pages(client, admin_client, catalog):
+    model = ImageModel.objects.get(slug="qwen-image")
+    change_page = reverse("admin:catalog_imagemodel_change", args=[model.pk])
+    assert admin_client.get(change_page).status_code == 200
+
+    model.docs = model.docs | {"overview": "Edited by staff in the admin."}
+    model.save()
+    Offering.objects.filter(model=model, provider="replicate").update(price_micros=12_345)
+
+    html = client.get(reverse("catalog:model-detail", args=["qwen-image"])).content.decode()
+    assert "Edited by staff in the admin." in html
+    assert "$0.012345" in html

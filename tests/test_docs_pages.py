@@ -1,0 +1,375 @@
+"""The catalog pages through the test client: every page answers for every model with its prices
+and id, in a fixed number of queries, as well-formed documents, and the tables say what the code
+does."""
+
+from html.parser import HTMLParser
+from itertools import pairwise
+
+import pytest
+from django.templatetags.static import static
+from django.urls import reverse
+
+from playground.accounts.money import format_usd
+from playground.catalog.gallery import STATIC_DIR, gallery_items
+from playground.catalog.models import ImageModel, Mode
+from playground.catalog.selectors import model_entries
+from playground.catalog.services import catalog_load, catalog_read
+from playground.gateway import errors, schemas
+from playground.gateway.normalize import resolve_size
+from playground.providers.base import GATEWAY_PARAMETERS, Behaviour
+from playground.providers.registry import PROVIDER_CLASSES
+
+pytestmark = pytest.mark.django_db
+
+MODEL_IDS = [entry["id"] for entry in catalog_read()["models"]]
+PAGES = ["catalog:model-list", "catalog:pricing", "catalog:faq", "catalog:api-docs"]
+
+
+class Page(HTMLParser):
+    """What the tests read from a rendered page: headings, head tags, code blocks, table rows."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.title = ""
+        self.headings: list[tuple[int, str]] = []
+        self.meta: dict[str, str] = {}
+        self.links: dict[str, str] = {}
+        self.code: list[tuple[dict[str, str], str]] = []
+        self.rows: list[dict[str, str]] = []
+        self._capture: tuple[str, dict[str, str]] | None = None
+        self._text: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "meta" and "name" in attributes:
+            self.meta[attributes["name"]] = attributes.get("content", "")
+        elif tag == "link" and "rel" in attributes:
+            self.links[attributes["rel"]] = attributes.get("href", "")
+        elif tag == "tr" and any(name.startswith("data-") for name in attributes):
+            self.rows.append(attributes)
+        elif tag in {"title", "code", "h1", "h2", "h3", "h4", "h5", "h6"} and not self._capture:
+            self._capture, self._text = (tag, attributes), []
+
+    def handle_endtag(self, tag):
+        if self._capture and self._capture[0] == tag:
+            text = "".join(self._text)
+            if tag == "title":
+                self.title = text
+            elif tag == "code":
+                self.code.append((self._capture[1], text))
+            else:
+                self.headings.append((int(tag[1]), " ".join(text.split())))
+            self._capture = None
+
+    def handle_data(self, data):
+        if self._capture:
+            self._text.append(data)
+
+    def code_block(self, **wanted: str) -> str:
+        """The text of the one <code> whose data-* attributes are `wanted`."""
+        found = [
+            text
+            for attrs, text in self.code
+            if all(attrs.get(f"data-{name}") == value for name, value in wanted.items())
+        ]
+        assert len(found) == 1, f"{len(found)} code blocks match {wanted}"
+        return found[0]
+
+
+def page_urls() -> list[str]:
+    return [reverse(name) for name in PAGES] + [
+        reverse("catalog:model-detail", args=[slug]) for slug in MODEL_IDS
+    ]
+
+
+@pytest.mark.parametrize("slug", MODEL_IDS)
+def test_model_page_shows_its_id_prices_and_playground_link(client, catalog, slug):
+    (entry,) = [entry for entry in model_entries() if entry.model.slug == slug]
+
+    response = client.get(reverse("catalog:model-detail", args=[slug]))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f"<code>{slug}</code>" in html
+    assert entry.offerings, "every model of the catalog has a provider"
+    for item in entry.offerings:
+        assert format_usd(item.offering.price_micros) in html
+        assert format_usd(item.image_price_micros) in html
+        assert item.offering.provider_model_id in html
+    assert f'href="/playground/?model={slug}"' in html
+    for heading in ("Overview", "Strengths", "Limitations", "Technical background", "Best for"):
+        assert (2, heading) in Page(html).headings
+
+
+def test_estimated_and_native_prices_are_marked(client, catalog):
+    html = client.get(reverse("catalog:model-detail", args=["qwen-image-2512"])).content.decode()
+
+    assert "5 credits per image" in html
+    assert '<span class="estimate">estimate</span>' in html
+    confirmed = client.get(reverse("catalog:model-detail", args=["qwen-image-edit-2509"]))
+    assert "$0.03 per image</td>" in confirmed.content.decode().replace("\n", "")
+
+
+def test_unknown_model_is_404(client, catalog):
+    assert client.get(reverse("catalog:model-detail", args=["no-such-model"])).status_code == 404
+
+
+def test_pricing_lists_every_model_and_provider(client, catalog):
+    html = client.get(reverse("catalog:pricing")).content.decode()
+
+    for entry in model_entries():
+        assert entry.model.slug in html
+        for item in entry.offerings:
+            assert item.provider_name in html
+            assert item.offering.provider_model_id in html
+            assert format_usd(item.offering.price_micros) in html
+            assert item.offering.get_price_unit_display() in html
+
+
+@pytest.mark.parametrize("url", page_urls())
+def test_pages_are_well_formed_documents(client, catalog, url):
+    response = client.get(url)
+
+    assert response.status_code == 200
+    page = Page(response.content.decode())
+    levels = [level for level, _ in page.headings]
+    assert levels.count(1) == 1 and levels[0] == 1
+    assert all(later - earlier <= 1 for earlier, later in pairwise(levels))
+    assert page.title.strip() and len(page.meta["description"]) > 50
+    assert page.meta["viewport"] == "width=device-width, initial-scale=1"
+    assert page.links["canonical"] == f"http://testserver{url}"
+
+
+@pytest.mark.parametrize(("name", "args", "queries"), [
+    ("catalog:model-list", [], 3),
+    ("catalog:model-detail", ["qwen-image-2512"], 3),
+    ("catalog:pricing", [], 3),
+    ("catalog:faq", [], 1),
+    ("catalog:api-docs", [], 2),
+    ("catalog:sitemap", [], 1),
+])  # fmt: skip
+def test_query_count_does_not_grow_with_the_catalog(
+    client, catalog, django_assert_num_queries, name, args, queries
+):
+    url = reverse(name, args=args)
+    with django_assert_num_queries(queries):
+        assert client.get(url).status_code == 200
+
+    data = catalog_read()
+    extra = data["models"][1] | {"id": "qwen-image-2512-copy", "name": "Another model"}
+    catalog_load(data=data | {"models": [*data["models"], extra]})
+    with django_assert_num_queries(queries):
+        assert client.get(url).status_code == 200
+
+
+def test_index_cards_show_modes_providers_and_starting_price(client, catalog):
+    html = client.get(reverse("catalog:model-list")).content.decode()
+
+    for entry in model_entries():
+        assert entry.model.name in html
+        assert f"from <strong>{format_usd(entry.cheapest.image_price_micros)}/image" in html
+        for label in entry.model.mode_labels:
+            assert label in html
+    assert "Providers: fal.ai, Replicate" in html
+
+
+def _card_names(html: str) -> list[str]:
+    return [text for level, text in Page(html).headings if level == 3]
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("mode=generate", ["Qwen Image", "Qwen Image 2512"]),
+        ("provider=qwen2512", ["Qwen Image 2512"]),
+        ("q=PLUS", ["Qwen Image Edit Plus"]),
+        ("mode=edit&provider=replicate&q=edit", ["Qwen Image Edit", "Qwen Image Edit Plus"]),
+        ("q=nothing-like-this", []),
+    ],
+)
+def test_index_filters_without_javascript(client, catalog, query, names):
+    response = client.get(f"{reverse('catalog:model-list')}?{query}")
+
+    assert response.status_code == 200
+    assert _card_names(response.content.decode()) == names
+
+
+def test_index_sorts_by_price(client, catalog):
+    entries = model_entries()
+    cheapest_first = sorted(entries, key=lambda entry: entry.cheapest.image_price_micros)
+
+    url = reverse("catalog:model-list")
+    ascending = _card_names(client.get(f"{url}?sort=price").content.decode())
+    descending = _card_names(client.get(f"{url}?sort=-price").content.decode())
+
+    prices = [entry.cheapest.image_price_micros for entry in cheapest_first]
+    assert prices == sorted(prices) and len(set(prices)) > 1
+    assert [ascending.index(entry.model.name) for entry in cheapest_first] == sorted(
+        ascending.index(entry.model.name) for entry in cheapest_first
+    )
+    assert descending[0] == max(entries, key=lambda e: e.cheapest.image_price_micros).model.name
+
+
+def test_htmx_gets_only_the_results(client, catalog):
+    url = f"{reverse('catalog:model-list')}?mode=edit"
+    response = client.get(url, headers={"HX-Request": "true"})
+
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="model-results"')
+    assert "<h1>" not in html and "<form" not in html
+    assert _card_names(html) == [
+        "Qwen Image 2512",
+        "Qwen Image Edit",
+        "Qwen Image Edit Plus",
+        "Qwen Image Edit 2509",
+    ]
+    assert "HX-Request" in response["Vary"]
+
+
+def test_htmx_history_restore_gets_the_whole_page(client, catalog):
+    headers = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    response = client.get(f"{reverse('catalog:model-list')}?mode=edit", headers=headers)
+
+    html = response.content.decode()
+    assert "<h1>Qwen image models</h1>" in html and "<form" in html
+    assert len(_card_names(html)) == 4
+
+
+def test_unknown_filter_values_are_ignored_with_a_notice(client, catalog):
+    response = client.get(f"{reverse('catalog:model-list')}?provider=nobody")
+
+    assert response.status_code == 200
+    assert len(_card_names(response.content.decode())) == len(MODEL_IDS)
+    assert "Some filters were not understood" in response.content.decode()
+
+
+def test_sitemap_lists_every_page(client, catalog):
+    response = client.get(reverse("catalog:sitemap"))
+
+    assert response["Content-Type"].startswith("application/xml")
+    body = response.content.decode()
+    for url in page_urls():
+        assert f"<loc>http://testserver{url}</loc>" in body
+
+
+@pytest.mark.parametrize("slug", MODEL_IDS)
+def test_size_presets_table_matches_the_gateway(client, catalog, slug):
+    model = ImageModel.objects.get(slug=slug)
+    html = client.get(reverse("catalog:model-detail", args=[slug])).content.decode()
+
+    for resolution, ratios in model.sizes["tiers"].items():
+        for ratio, pixels in ratios.items():
+            width, height = (int(side) for side in pixels.split("x"))
+            assert resolve_size(model.sizes, aspect_ratio=ratio, resolution=resolution) == (
+                width,
+                height,
+            )
+            assert resolve_size(model.sizes, size=pixels) == (width, height)
+            row = (
+                f'<th scope="row">{ratio}</th>\n            <td>{width} × {height}</td>\n'
+                f'            <td><code>"{pixels}"</code></td>\n'
+                f'            <td><code>"{ratio}"</code> + <code>"{resolution}"</code></td>'
+            )
+            assert row in html
+
+
+def test_api_docs_size_examples_are_what_the_gateway_does(client, catalog):
+    sizes = ImageModel.objects.get(slug="qwen-image").sizes
+    page = Page(client.get(reverse("catalog:api-docs")).content.decode())
+
+    assert len(page.rows) >= 6
+    for row in page.rows:
+        resolved = resolve_size(
+            sizes,
+            size=row["data-size"] or None,
+            aspect_ratio=row["data-aspect-ratio"] or None,
+            resolution=row["data-resolution"] or None,
+        )
+        assert "x".join(map(str, resolved)) == row["data-result"]
+
+
+def test_api_docs_list_every_error_of_the_gateway(client, catalog):
+    html = client.get(reverse("catalog:api-docs")).content.decode()
+    table = html[html.index('id="error-table"') :]
+
+    for error_class in errors.GatewayError.__subclasses__():
+        row = table[table.index(f'<th scope="row">{error_class.status}</th>') :].split("</tr>")[0]
+        assert f"<code>{error_class.type}</code>" in row
+        assert f"<code>{error_class.code}</code>" in row
+    assert f'href="{"http://testserver/v1/openapi.json"}"' in html
+
+
+def test_parameter_limits_match_the_request_parser(catalog):
+    shared = catalog_read()["parameters"]
+
+    assert shared["prompt"]["max_length"] == schemas.MAX_PROMPT_CHARS
+    assert shared["n"]["max"] == schemas.MAX_N
+    assert shared["seed"]["max"] == schemas.MAX_SEED
+    assert tuple(shared["response_format"]["choices"]) == schemas.RESPONSE_FORMATS
+    assert tuple(shared["output_format"]["choices"]) == schemas.OUTPUT_FORMATS
+    assert shared["model"]["default"] == schemas.DEFAULT_MODEL
+    for name, (low, high) in (schemas.NUMBERS | schemas.INTEGERS).items():
+        found = [m for m in ImageModel.objects.all() if _parameter(m, name)]
+        assert found, f"{name} is documented"
+        assert (_parameter(found[0], name)["min"], _parameter(found[0], name)["max"]) == (low, high)
+    sizes = catalog_read()["sizes"]
+    assert shared["aspect_ratio"]["default"] == sizes["default_ratio"]
+    assert shared["resolution"]["default"] == sizes["default_resolution"]
+
+
+def _parameter(model: ImageModel, name: str) -> dict | None:
+    return next((p for p in model.docs["parameters"] if p["name"] == name), None)
+
+
+def test_model_page_lists_only_its_parameters_and_provider_flags(client, catalog):
+    generate_only = client.get(reverse("catalog:model-detail", args=["qwen-image"])).content
+    pinned = client.get(reverse("catalog:model-detail", args=["qwen-image-edit-2509"])).content
+
+    assert b'id="param-image"' not in generate_only
+    assert b'id="param-go_fast"' in generate_only  # Replicate sells qwen-image
+    assert b'id="param-image"' in pinned
+    assert b'id="param-go_fast"' not in pinned  # only fal sells the 2509 release
+    assert b"Allowed: <code>none, regular</code>" in pinned
+
+
+@pytest.mark.parametrize("slug", MODEL_IDS)
+def test_normalization_table_shows_each_adapters_behaviours(client, catalog, slug):
+    (entry,) = [entry for entry in model_entries() if entry.model.slug == slug]
+    html = client.get(reverse("catalog:model-detail", args=[slug])).content.decode()
+    table = html[html.index('<table class="normalization">') :].split("</table>")[0]
+
+    for provider in entry.providers:
+        for name, param in PROVIDER_CLASSES[provider].parameters.items():
+            row = table[table.index(f"<code>{name}</code></th>") :].split("</tr>")[0]
+            assert f'<span class="behaviour behaviour-{param.behaviour}">' in row
+    for name, param in GATEWAY_PARAMETERS.items():
+        assert f"<code>{name}</code></th>" in table
+        if param.target:
+            assert f"→ <code>{param.target}</code>" in table
+
+
+def test_every_behaviour_is_explained(client, catalog):
+    html = client.get(reverse("catalog:model-detail", args=["qwen-image"])).content.decode()
+
+    for behaviour in Behaviour:
+        assert f'<span class="behaviour behaviour-{behaviour}">{behaviour}</span></th><td>' in html
+
+
+def test_gallery_pictures_exist_and_are_labelled_as_demo(client, catalog):
+    for model in ImageModel.objects.all():
+        items = gallery_items(slug=model.slug, entries=model.docs.get("gallery", []))
+        assert items, f"{model.slug} has gallery entries"
+        html = client.get(reverse("catalog:model-detail", args=[model.slug])).content.decode()
+        assert "they are not the model's work" in html
+        for item in items:
+            assert (STATIC_DIR / item.static_path).is_file()
+            assert static(item.static_path) in html
+
+
+def test_every_model_has_examples_for_each_of_its_modes(client, catalog):
+    for model in ImageModel.objects.all():
+        page = Page(client.get(reverse("catalog:model-detail", args=[model.slug])).content.decode())
+        for mode in Mode.values:
+            blocks = [attrs for attrs, _ in page.code if attrs.get("data-mode") == mode]
+            assert len(blocks) == (3 if model.has_mode(mode) else 0)
