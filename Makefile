@@ -23,6 +23,7 @@ install: $(BIN)/.installed
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_catalog
+	$(BIN)/python manage.py sweep_generations --schedule
 
 # The site under uvicorn, with the background task worker beside it; Ctrl-C stops both.
 run: migrate

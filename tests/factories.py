@@ -3,10 +3,12 @@
 import io
 import itertools
 
+import openai
 from PIL import Image
 
 from playground.accounts.models import Account, LedgerEntry
 from playground.accounts.services import api_key_create, credits_grant, user_sign_up
+from playground.gateway.models import Generation
 
 _serial = itertools.count(1)
 PASSWORD = "a-long-test-password-42"
@@ -42,3 +44,26 @@ def png_bytes(width: int = 64, height: int = 48, colour=(200, 30, 30)) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), colour).save(out, format="PNG")
     return out.getvalue()
+
+
+SIZE = "256x256"
+
+
+def api_images(
+    server_url: str, user, *prompts: str, model: str = "qwen-image", respond_async: bool = False
+) -> list[Generation]:
+    """One generation per prompt for `user`, made through the OpenAI SDK on a live server.
+
+    They are finished when this returns, or only queued (and held) with `respond_async`.
+    """
+    client = openai.OpenAI(
+        base_url=f"{server_url}/v1", api_key=raw_api_key(user=user), max_retries=0
+    )
+    headers = {"Prefer": "respond-async"} if respond_async else {}
+    ids = [
+        client.images.with_raw_response.generate(
+            model=model, prompt=prompt, size=SIZE, extra_headers=headers
+        ).headers["x-generation-id"]
+        for prompt in prompts
+    ]
+    return [Generation.objects.get(pk=generation_id) for generation_id in ids]

@@ -4,7 +4,6 @@ import re
 import uuid
 from datetime import timedelta
 
-import openai
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -12,31 +11,9 @@ from django.utils import timezone
 from playground.accounts.models import ApiKey, LedgerEntry
 from playground.accounts.money import format_usd
 from playground.accounts.services import api_key_create, credits_adjust, credits_grant
-from playground.gateway.models import Generation
 from tests import factories
 
 HTMX = {"HX-Request": "true"}
-SIZE = "256x256"
-
-
-def api_images(
-    server_url: str, user, *prompts: str, model: str = "qwen-image", respond_async: bool = False
-) -> list[Generation]:
-    """One generation per prompt for `user`, made through the OpenAI SDK on a live server.
-
-    They are finished when this returns, or only queued (and held) with `respond_async`.
-    """
-    client = openai.OpenAI(
-        base_url=f"{server_url}/v1", api_key=factories.raw_api_key(user=user), max_retries=0
-    )
-    headers = {"Prefer": "respond-async"} if respond_async else {}
-    ids = [
-        client.images.with_raw_response.generate(
-            model=model, prompt=prompt, size=SIZE, extra_headers=headers
-        ).headers["x-generation-id"]
-        for prompt in prompts
-    ]
-    return [Generation.objects.get(pk=generation_id) for generation_id in ids]
 
 
 @pytest.fixture
@@ -70,7 +47,7 @@ def test_every_account_page_needs_a_login(client, method, name, args):
 def test_overview_shows_balance_starter_credits_and_each_charge_linked(
     live_server, signed_in, user
 ):
-    (generation,) = api_images(live_server.url, user, "a lighthouse")
+    (generation,) = factories.api_images(live_server.url, user, "a lighthouse")
 
     response = signed_in.get(reverse("accounts:overview"))
 
@@ -115,7 +92,7 @@ def test_the_ledger_filters_by_kind_and_day_and_pages_with_htmx(signed_in, user)
 
 @pytest.mark.django_db(transaction=True)
 def test_the_generation_page_shows_hold_release_and_charge(live_server, signed_in, user):
-    (generation,) = api_images(live_server.url, user, "a lighthouse")
+    (generation,) = factories.api_images(live_server.url, user, "a lighthouse")
 
     response = signed_in.get(reverse("accounts:generation", args=[generation.pk]))
 
@@ -141,7 +118,7 @@ def test_another_users_ids_are_not_found_and_their_rows_not_shown(live_server, s
     other = factories.user_with_account()
     other_key, _ = api_key_create(user=other, name="the other user's key")
     credits_grant(account=other.account, amount_micros=5_000_000, memo="the other user's gift")
-    (other_generation,) = api_images(live_server.url, other, "someone else's picture")
+    (other_generation,) = factories.api_images(live_server.url, other, "someone else's picture")
 
     generation_page = signed_in.get(reverse("accounts:generation", args=[other_generation.pk]))
     revoke = signed_in.post(reverse("accounts:api-key-revoke", args=[other_key.pk]))
@@ -163,8 +140,8 @@ def test_another_users_ids_are_not_found_and_their_rows_not_shown(live_server, s
 
 @pytest.mark.django_db(transaction=True)
 def test_usage_draws_spend_per_day_and_model_with_totals(live_server, signed_in, user):
-    first, second, too_old = api_images(live_server.url, user, "one", "two", "four")
-    (other_model,) = api_images(live_server.url, user, "three", model="qwen-image-2512")
+    first, second, too_old = factories.api_images(live_server.url, user, "one", "two", "four")
+    (other_model,) = factories.api_images(live_server.url, user, "three", model="qwen-image-2512")
     LedgerEntry.objects.filter(generation=second).update(
         created_at=timezone.now() - timedelta(days=3)
     )

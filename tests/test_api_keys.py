@@ -14,7 +14,6 @@ from playground.accounts.money import format_usd
 from playground.accounts.services import api_key_create
 from playground.gateway.models import Generation
 from tests import factories
-from tests.test_account_pages import SIZE
 
 HTMX = {"HX-Request": "true"}
 
@@ -69,7 +68,7 @@ def test_a_key_works_with_the_sdk_and_shows_its_last_use_and_spend(live_server, 
     raw_key = create_key(client)
 
     raw = sdk(live_server, raw_key).images.with_raw_response.generate(
-        model="qwen-image", prompt="a key at work", size=SIZE
+        model="qwen-image", prompt="a key at work", size=factories.SIZE
     )
 
     generation = Generation.objects.get(pk=raw.headers["x-generation-id"])
@@ -88,21 +87,25 @@ def test_a_key_works_with_the_sdk_and_shows_its_last_use_and_spend(live_server, 
 @pytest.mark.django_db(transaction=True)
 def test_a_spend_limit_is_enforced_with_402_like_the_balance(live_server, catalog, user):
     client = sdk(live_server, factories.raw_api_key(user=user))
-    first = client.images.with_raw_response.generate(model="qwen-image", prompt="one", size=SIZE)
+    first = client.images.with_raw_response.generate(
+        model="qwen-image", prompt="one", size=factories.SIZE
+    )
     price = Generation.objects.get(pk=first.headers["x-generation-id"]).cost_micros
     limited = factories.raw_api_key(user=user, spend_limit_micros=price + price // 2)
     limited_client = sdk(live_server, limited)
-    limited_client.images.generate(model="qwen-image", prompt="two", size=SIZE)
+    limited_client.images.generate(model="qwen-image", prompt="two", size=factories.SIZE)
     balance = factories.balance_micros(user)
 
     with pytest.raises(openai.APIStatusError) as caught:
-        limited_client.images.generate(model="qwen-image", prompt="three", size=SIZE)
+        limited_client.images.generate(model="qwen-image", prompt="three", size=factories.SIZE)
 
     assert caught.value.status_code == 402
     assert caught.value.body["code"] == "spend_limit_reached"
     assert factories.balance_micros(user) == balance == factories.ledger_sum_micros(user)
     assert ApiKey.objects.get(prefix=limited[: ApiKey.PREFIX_LENGTH]).spent_micros == price
-    client.images.generate(model="qwen-image", prompt="another key still works", size=SIZE)
+    client.images.generate(
+        model="qwen-image", prompt="another key still works", size=factories.SIZE
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -118,7 +121,9 @@ def test_a_revoked_key_stops_working(live_server, catalog, user):
     assert "revoked" in row.text
     assert "Revoke</button>" not in row.text
     with pytest.raises(openai.AuthenticationError):
-        sdk(live_server, raw_key).images.generate(model="qwen-image", prompt="x", size=SIZE)
+        sdk(live_server, raw_key).images.generate(
+            model="qwen-image", prompt="x", size=factories.SIZE
+        )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -128,5 +133,7 @@ def test_an_expired_key_stops_working(live_server, catalog, user):
     )
 
     with pytest.raises(openai.AuthenticationError):
-        sdk(live_server, raw_key).images.generate(model="qwen-image", prompt="x", size=SIZE)
+        sdk(live_server, raw_key).images.generate(
+            model="qwen-image", prompt="x", size=factories.SIZE
+        )
     assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.HOLD).exists()

@@ -6,7 +6,6 @@ from django.urls import reverse
 from playground.accounts.models import Account, LedgerEntry
 from playground.accounts.services import api_key_create, redeem_batch_create
 from tests import factories
-from tests.test_account_pages import api_images
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +67,7 @@ def test_taking_back_more_than_the_balance_is_refused(admin_client):
 @pytest.mark.django_db(transaction=True)
 def test_the_refund_action_gives_a_charge_back_once(live_server, admin_client, catalog):
     user = factories.user_with_account()
-    (generation,) = api_images(live_server.url, user, "refund me")
+    (generation,) = factories.api_images(live_server.url, user, "refund me")
     capture = LedgerEntry.objects.get(generation=generation, kind=LedgerEntry.Kind.CAPTURE)
     hold = LedgerEntry.objects.get(generation=generation, kind=LedgerEntry.Kind.HOLD)
 

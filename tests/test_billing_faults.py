@@ -15,7 +15,6 @@ from playground.accounts.models import LedgerEntry
 from playground.accounts.services import credits_release_stale, credits_settle
 from playground.gateway.models import Generation
 from tests import factories
-from tests.test_account_pages import SIZE, api_images
 
 SWEPT_MEMO = "Released: the job stopped without finishing"
 
@@ -37,7 +36,9 @@ def failing_fal(fal_fake, provider_env, settings):
 
 def queue_jobs(server_url: str, user, count: int) -> list[Generation]:
     """Jobs accepted by the API (held, queued) that no worker will run."""
-    return api_images(server_url, user, *(f"job {n}" for n in range(count)), respond_async=True)
+    return factories.api_images(
+        server_url, user, *(f"job {n}" for n in range(count)), respond_async=True
+    )
 
 
 def ledger_of(generation: Generation) -> list[tuple[str, int]]:
@@ -50,7 +51,7 @@ def ledger_of(generation: Generation) -> list[tuple[str, int]]:
 
 def sweep(*arguments: str) -> str:
     out = io.StringIO()
-    call_command("release_stale_holds", *arguments, stdout=out)
+    call_command("sweep_generations", *arguments, stdout=out)
     return out.getvalue()
 
 
@@ -61,7 +62,7 @@ def test_a_provider_failing_after_the_hold_releases_all_of_it(
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=api_key, max_retries=0)
 
     with pytest.raises(openai.APIStatusError) as caught:
-        client.images.generate(model="qwen-image", prompt="x", size=SIZE)
+        client.images.generate(model="qwen-image", prompt="x", size=factories.SIZE)
 
     assert caught.value.status_code == 502
     assert failing_fal.requests_to("submit")  # the provider was called, after the hold
@@ -87,10 +88,13 @@ def test_a_job_whose_worker_died_is_released_by_the_sweep_once(
     again = sweep("--minutes", "0")
 
     assert held == 1_000_000 - generation.hold_micros
-    assert "0 stale hold(s) released." in too_young
+    assert "0 stale generation(s) were released." in too_young
     assert str(generation.pk) in dry_run
-    assert "1 stale hold(s) released." in released
-    assert "0 stale hold(s) released." in again
+    assert "1 stale generation(s) were released." in released
+    assert "0 stale generation(s) were released." in again
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.FAILED
+    assert generation.error_code == "abandoned"
     assert ledger_of(generation) == [
         (LedgerEntry.Kind.HOLD, -generation.hold_micros),
         (LedgerEntry.Kind.RELEASE, generation.hold_micros),
@@ -163,10 +167,10 @@ def test_a_retried_call_with_an_idempotency_key_is_charged_once(live_server, api
     headers = {"Idempotency-Key": "retry-me"}
 
     first = client.images.with_raw_response.generate(
-        model="qwen-image", prompt="once", size=SIZE, extra_headers=headers
+        model="qwen-image", prompt="once", size=factories.SIZE, extra_headers=headers
     )
     retry = client.images.with_raw_response.generate(
-        model="qwen-image", prompt="once", size=SIZE, extra_headers=headers
+        model="qwen-image", prompt="once", size=factories.SIZE, extra_headers=headers
     )
 
     assert first.headers["x-generation-id"] == retry.headers["x-generation-id"]

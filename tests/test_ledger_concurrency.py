@@ -14,7 +14,6 @@ from playground.accounts.models import Account, ApiKey, LedgerEntry
 from playground.accounts.services import credits_grant
 from playground.gateway.models import Generation
 from tests import factories
-from tests.test_account_pages import SIZE, api_images
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,7 +28,9 @@ REQUESTS = 4 * K
 def test_what_pays_for_exactly_k_images_allows_exactly_k_of_4k_concurrent_requests(
     asgi_server, catalog, settings, limited_by, code
 ):
-    (probe,) = api_images(asgi_server, factories.user_with_account(), "what does one cost")
+    (probe,) = factories.api_images(
+        asgi_server, factories.user_with_account(), "what does one cost"
+    )
     price = probe.cost_micros
     settings.STARTER_CREDITS_USD = "0"
     user = factories.user_with_account()
@@ -44,7 +45,7 @@ def test_what_pays_for_exactly_k_images_allows_exactly_k_of_4k_concurrent_reques
     def call(index: int) -> int:
         start.wait()
         try:
-            client.images.generate(model="qwen-image", prompt=f"race {index}", size=SIZE)
+            client.images.generate(model="qwen-image", prompt=f"race {index}", size=factories.SIZE)
         except openai.APIStatusError as exc:
             return exc.status_code if exc.body["code"] == code else exc
         return 200

@@ -95,8 +95,10 @@ _ACCOUNT_ERRORS: dict[type[AccountError], tuple[type[GatewayError], str | None]]
 
 
 def as_gateway_error(exc: AccountError) -> GatewayError:
-    error_class, code = _ACCOUNT_ERRORS[type(exc)]
-    return error_class(str(exc), code=code)
+    for account_error, (error_class, code) in _ACCOUNT_ERRORS.items():
+        if isinstance(exc, account_error):
+            return error_class(str(exc), code=code)
+    return InvalidRequest(str(exc))
 
 
 def error_response(error: GatewayError) -> JsonResponse:

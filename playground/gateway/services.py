@@ -11,6 +11,7 @@ import logging
 import secrets
 import time
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 
 import stamina
 from asgiref.sync import sync_to_async
@@ -20,8 +21,8 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from playground.accounts.models import ApiKey
-from playground.accounts.services import credits_hold, credits_settle
+from playground.accounts.models import ApiKey, LedgerEntry
+from playground.accounts.services import credits_hold, credits_release_stale, credits_settle
 from playground.catalog.models import ImageModel
 from playground.catalog.selectors import model_get_active
 from playground.providers.base import (
@@ -55,6 +56,9 @@ PROVIDER_REJECTED = "provider_rejected"
 MAX_RESULT_BYTES = 64 * 1024 * 1024
 MAX_RETRY_AFTER_SECONDS = 30.0
 CANCEL_CHECK_SECONDS = 1.0
+# A hold this old belongs to a job that died: longer than any queue wait plus a provider's
+# longest job (the adapters give up after 10 minutes).
+STALE_AFTER = timedelta(minutes=30)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -533,3 +537,23 @@ def generation_cancel(*, generation: Generation) -> bool:
         return True
     running = Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING)
     return bool(running.update(status=Generation.Status.CANCELLED, error_message="Cancelled."))
+
+
+def generation_sweep_stale(*, older_than: timedelta = STALE_AFTER) -> list:
+    """End the generations whose job died (worker killed, server restarted): release their
+    holds once, then mark them failed. Returns the ids whose holds were released.
+
+    The two steps run in separate transactions (the ledger's locks, then the generations'), and
+    the second finds its rows by their release, so a crash between them is repaired next time.
+    A worker that finishes late then fails its conditional update and charges nothing."""
+    released = credits_release_stale(held_before=timezone.now() - older_than)
+    Generation.objects.filter(
+        status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING],
+        ledger_entries__kind=LedgerEntry.Kind.RELEASE,
+    ).update(
+        status=Generation.Status.FAILED,
+        error_code="abandoned",
+        error_message="The job stopped without finishing; nothing was charged.",
+        finished_at=timezone.now(),
+    )
+    return released

@@ -1,6 +1,7 @@
 """Pytest fixtures for the fake providers, and helpers to drive an adapter against one.
 
-tests/conftest.py loads this module as a plugin, so every test can name the fixtures. Each `*_fake` fixture is a started fake on its own loopback port, stopped after the test. Point
+tests/conftest.py loads this module as a plugin, so every test can name the fixtures. Each
+`*_fake` fixture is a started fake on its own loopback port, stopped after the test. Point
 code at it with `fake.env` (the adapter's environment variables, see `provider_env`) or build the
 adapter directly with `adapter_for(fake)`.
 """
