@@ -228,7 +228,13 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
 # (for a gateway inside a private network, and for tests against local servers).
 FETCH_ALLOW_PRIVATE_HOSTS = env_bool("FETCH_ALLOW_PRIVATE_HOSTS", False)
 MAX_INPUT_IMAGES = env_int("MAX_INPUT_IMAGES", 16)
+# Requests a minute: per API key and per client address on /v1/, and per address for the
+# sign-up and log-in forms (posts only).
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600)
+API_RATE_LIMIT_PER_IP_PER_MINUTE = env_int("API_RATE_LIMIT_PER_IP_PER_MINUTE", 1200)
+SIGN_UP_RATE_LIMIT_PER_MINUTE = env_int("SIGN_UP_RATE_LIMIT_PER_MINUTE", 5)
+LOG_IN_RATE_LIMIT_PER_MINUTE = env_int("LOG_IN_RATE_LIMIT_PER_MINUTE", 10)
+TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 
 # The cache holds rate-limit counters: per process by default, shared through Redis when set.
 REDIS_URL = env_str("REDIS_URL")

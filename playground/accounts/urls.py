@@ -1,6 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from playground.ratelimit import rate_limited
+
 from . import views
 
 app_name = "accounts"
@@ -9,8 +11,10 @@ urlpatterns = [
     path("signup/", views.sign_up, name="sign-up"),
     path(
         "login/",
-        auth_views.LoginView.as_view(
-            template_name="accounts/login.html", redirect_authenticated_user=True
+        rate_limited("log-in", setting="LOG_IN_RATE_LIMIT_PER_MINUTE")(
+            auth_views.LoginView.as_view(
+                template_name="accounts/login.html", redirect_authenticated_user=True
+            )
         ),
         name="login",
     ),

@@ -11,6 +11,8 @@ from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
+from playground.ratelimit import rate_limited
+
 from .charts import usage_report
 from .errors import RedeemFailed
 from .forms import ApiKeyCreateForm, LedgerFilterForm, RedeemForm, SignUpForm
@@ -32,6 +34,7 @@ USAGE_DAYS = 30
 
 
 @require_http_methods(["GET", "POST"])
+@rate_limited("sign-up", setting="SIGN_UP_RATE_LIMIT_PER_MINUTE")
 def sign_up(request):
     if request.user.is_authenticated:
         return redirect("studio:playground")

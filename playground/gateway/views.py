@@ -15,8 +15,9 @@ from playground.accounts.money import usd_str
 from playground.accounts.selectors import account_balance_micros
 from playground.accounts.services import api_key_authenticate
 from playground.catalog.models import Mode
+from playground.ratelimit import RateLimitExceeded, ahit, client_ip
 
-from . import openapi, ratelimit, selectors
+from . import openapi, selectors
 from .errors import (
     AuthenticationFailed,
     GatewayError,
@@ -24,6 +25,7 @@ from .errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     as_gateway_error,
     error_response,
 )
@@ -43,15 +45,20 @@ def api_view(*methods: str, authenticated: bool = True):
         @functools.wraps(view)
         async def wrapper(request: HttpRequest, *args, **kwargs):
             try:
+                await ahit(
+                    f"api-ip:{client_ip(request)}", settings.API_RATE_LIMIT_PER_IP_PER_MINUTE
+                )
                 if request.method not in methods:
                     raise MethodNotAllowed(
                         f"{request.method} is not allowed here; use {', '.join(methods)}."
                     )
                 if authenticated:
                     api_key = await _authenticate(request)
-                    await ratelimit.check(key=f"key:{api_key.pk}")
+                    await ahit(f"api-key:{api_key.pk}", settings.API_RATE_LIMIT_PER_MINUTE)
                     kwargs["api_key"] = api_key
                 response = await view(request, *args, **kwargs)
+            except RateLimitExceeded as exc:
+                response = error_response(RateLimited(str(exc), retry_after=exc.retry_after))
             except GatewayError as error:
                 response = error_response(error)
             except AccountError as exc:

@@ -1,0 +1,72 @@
+"""Fixed-window rate limits kept in the cache: per process by default, shared through Redis when
+REDIS_URL is set. `hit`/`ahit` count one request for a key; `rate_limited` guards a page view.
+"""
+
+import functools
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+from django.shortcuts import render
+
+WINDOW_SECONDS = 60
+
+
+class RateLimitExceeded(Exception):
+    def __init__(self, limit: int, retry_after: int):
+        super().__init__(f"Too many requests: at most {limit} a minute. Retry in {retry_after} s.")
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+def _window(key: str) -> tuple[str, int]:
+    now = time.time()
+    window = int(now // WINDOW_SECONDS)
+    retry_after = max(1, int((window + 1) * WINDOW_SECONDS - now))
+    return f"ratelimit:{key}:{window}", retry_after
+
+
+def hit(key: str, limit: int) -> None:
+    """Count one request for `key`; `RateLimitExceeded` once over `limit` in this minute."""
+    counter, retry_after = _window(key)
+    cache.add(counter, 0, timeout=WINDOW_SECONDS * 2)
+    if cache.incr(counter) > limit:
+        raise RateLimitExceeded(limit, retry_after)
+
+
+async def ahit(key: str, limit: int) -> None:
+    counter, retry_after = _window(key)
+    await cache.aadd(counter, 0, timeout=WINDOW_SECONDS * 2)
+    if await cache.aincr(counter) > limit:
+        raise RateLimitExceeded(limit, retry_after)
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The caller's address; the first X-Forwarded-For hop behind a trusted proxy."""
+    if settings.TRUST_X_FORWARDED_FOR and (forwarded := request.headers.get("X-Forwarded-For")):
+        return forwarded.split(",")[0].strip()
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def rate_limited(scope: str, *, setting: str):
+    """Limit POSTs to a page view per client address to `settings.<setting>` a minute; over it,
+    answer 429 with Retry-After and a readable page."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs):
+            if request.method == "POST":
+                try:
+                    hit(f"{scope}:{client_ip(request)}", getattr(settings, setting))
+                except RateLimitExceeded as exc:
+                    response = render(
+                        request, "rate_limited.html", {"retry_after": exc.retry_after}, status=429
+                    )
+                    response["Retry-After"] = str(exc.retry_after)
+                    return response
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
