@@ -5,11 +5,11 @@ loop because a client cannot outlive or move between loops; `aclose_all` closes 
 """
 
 import asyncio
+import os
 import weakref
 
 import httpx
 
-TIMEOUT = httpx.Timeout(connect=5.0, read=120.0, write=30.0, pool=10.0)
 LIMITS = httpx.Limits(max_connections=2000, max_keepalive_connections=200)
 
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, httpx.AsyncClient]]" = (
@@ -20,8 +20,14 @@ _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, httpx.
 def client_for(slug: str) -> httpx.AsyncClient:
     per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
     if slug not in per_loop:
-        per_loop[slug] = httpx.AsyncClient(timeout=TIMEOUT, limits=LIMITS, follow_redirects=False)
+        per_loop[slug] = httpx.AsyncClient(timeout=timeout(), limits=LIMITS, follow_redirects=False)
     return per_loop[slug]
+
+
+def timeout() -> httpx.Timeout:
+    """Connect within 5 s; each read or write may take PROVIDER_READ_TIMEOUT_SECONDS (120)."""
+    seconds = float(os.environ.get("PROVIDER_READ_TIMEOUT_SECONDS") or 120)
+    return httpx.Timeout(connect=5.0, read=seconds, write=seconds, pool=10.0)
 
 
 async def aclose_all() -> None:
