@@ -214,3 +214,22 @@ def test_a_user_cancel_of_a_running_job_reaches_the_provider(user, catalog, fal,
     assert generation.status == Generation.Status.CANCELLED
     assert fal.requests_to("cancel")
     assert factories.balance_micros(user) == 1_000_000 == factories.ledger_sum_micros(user)
+
+
+def test_an_openai_compatible_upstream_serves_every_model_under_its_id(
+    client, openai_fake, provider_env
+):
+    provider_env(openai_fake)
+
+    response = client.images.edit(
+        model="qwen-image-edit-plus",
+        image=[("a.png", factories.png_bytes(), "image/png")],
+        prompt="brighter",
+    )
+
+    edit = openai_fake.requests_to("edits")[-1]
+    assert edit.parts("model")[0].text == "qwen-image-edit-plus"
+    assert httpx.get(response.data[0].url).status_code == 200
+    generation = last_generation()
+    assert generation.provider == "openai"
+    assert generation.cost_micros == 30_000  # the model's cheapest listed price

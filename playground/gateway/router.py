@@ -23,8 +23,10 @@ class Route:
 def route_plan(*, model: ImageModel, mode: str, width: int, height: int, n: int) -> list[Route]:
     """The model's offerings whose provider is configured, cheapest first.
 
-    When no real provider of the model is configured, the demo provider serves it at the price of
-    the model's cheapest offering, so that balances move exactly as they will in production.
+    A provider that serves every model (an OpenAI-compatible upstream) and has no offering of
+    its own for this one serves it under the model's id, at the model's cheapest listed price.
+    When no real provider is configured at all, the demo provider serves it the same way, so
+    that balances move exactly as they will in production.
     """
     offerings = [o for o in model.offerings.all() if o.is_active and mode in o.modes]
     priced = sorted(
@@ -44,18 +46,23 @@ def route_plan(*, model: ImageModel, mode: str, width: int, height: int, n: int)
         ),
         key=lambda route: route.cost_micros,
     )
+    if not priced:
+        return []
     configured = configured_providers()
+    listed = {route.provider for route in priced}
     routes = [route for route in priced if route.provider in configured]
-    if not routes and priced:
-        cheapest = priced[0]
-        routes = [
-            Route(
-                provider=demo_provider().slug,
-                provider_model_id=model.slug,
-                cost_micros=cheapest.cost_micros,
-            )
-        ]
-    return routes
+    routes += [
+        _at_list_price(model, provider, priced)
+        for provider in configured.values()
+        if provider.serves_every_model and provider.slug not in listed
+    ]
+    return routes or [_at_list_price(model, demo_provider(), priced)]
+
+
+def _at_list_price(model: ImageModel, provider: Provider, priced: list[Route]) -> Route:
+    return Route(
+        provider=provider.slug, provider_model_id=model.slug, cost_micros=priced[0].cost_micros
+    )
 
 
 def provider_for(route: dict) -> Provider:

@@ -159,6 +159,8 @@ class Provider:
     base_url_env: ClassVar[str] = ""
     default_base_url: ClassVar[str] = ""
     is_demo: ClassVar[bool] = False
+    # Serves every catalog model under the catalog's id, without an offering of its own.
+    serves_every_model: ClassVar[bool] = False
     max_images_per_call: ClassVar[int] = 1
     parameters: ClassVar[dict[str, Param]] = {}
 

@@ -31,6 +31,7 @@ class OpenAIProvider(HttpProvider):
     base_url_env = "OPENAI_UPSTREAM_BASE_URL"
     default_base_url = "https://api.openai.com/v1"
     max_images_per_call = 10
+    serves_every_model = True
 
     parameters: ClassVar[dict[str, Param]] = {
         "prompt": Param(Behaviour.PASSTHROUGH),
