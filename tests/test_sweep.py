@@ -34,7 +34,7 @@ def test_scheduling_twice_queues_one_sweep(database_tasks):
 
 
 def test_each_sweep_queues_the_next_one_later(database_tasks):
-    assert sweep_stale_generations.call() == 0
+    assert sweep_stale_generations.call() == {"resumed": 0, "released": 0}
 
     (following,) = queued_sweeps()
     assert following.run_after > timezone.now()

@@ -7,6 +7,7 @@ refunds) first lock the accounts concerned, in primary-key order.
 """
 
 import secrets
+from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
@@ -151,14 +152,15 @@ def credits_settle(
 
 
 @transaction.atomic
-def credits_release_stale(*, held_before: datetime) -> list[UUID]:
-    """Release every hold older than `held_before` that was never settled; their generation ids.
+def credits_release_stale(*, held_before: datetime, keep: Iterable[UUID] = ()) -> list[UUID]:
+    """Release every hold older than `held_before` that was never settled, except the holds of
+    the generations in `keep` (jobs still alive); their generation ids.
 
     For jobs whose worker died. Each hold is released exactly once: the accounts are locked
     (in pk order) before looking again, so a settle arriving at the same time either finishes
     first, and its hold is skipped here, or waits and then finds the release and does nothing.
     """
-    stale = holds_unreleased(held_before=held_before)
+    stale = holds_unreleased(held_before=held_before).exclude(generation_id__in=list(keep))
     account_ids = sorted(set(stale.values_list("account_id", flat=True)))
     locked = list(
         Account.objects.select_for_update()

@@ -31,6 +31,7 @@ from playground.providers.base import (
     ProviderJob,
     ProviderProgress,
     ProviderRateLimited,
+    ProviderResult,
 )
 from playground.providers.clients import client_for
 from playground.providers.registry import foreign_flags
@@ -55,7 +56,10 @@ logger = logging.getLogger(__name__)
 PROVIDER_REJECTED = "provider_rejected"
 MAX_RESULT_BYTES = 64 * 1024 * 1024
 MAX_RETRY_AFTER_SECONDS = 30.0
-CANCEL_CHECK_SECONDS = 1.0
+HEARTBEAT_SECONDS = 2.0  # also how soon a running job notices the user's cancel
+# A running job whose heartbeat is this old lost its worker; one with saved upstream jobs is
+# resumed from them.
+DEAD_AFTER = timedelta(minutes=1)
 # A hold this old belongs to a job that died: longer than any queue wait plus a provider's
 # longest job (the adapters give up after 10 minutes).
 STALE_AFTER = timedelta(minutes=30)
@@ -237,22 +241,36 @@ async def generation_execute(*, generation_id) -> Generation:
     provider that says the input is bad ends the run. If the caller goes away (the task is
     cancelled) or the user cancels, the upstream jobs are cancelled and nothing is charged.
     """
+    now = timezone.now()
     claimed = await Generation.objects.filter(
         pk=generation_id, status=Generation.Status.QUEUED
-    ).aupdate(status=Generation.Status.RUNNING, started_at=timezone.now())
+    ).aupdate(status=Generation.Status.RUNNING, started_at=now, heartbeat_at=now)
     generation = await Generation.objects.select_related("model").aget(pk=generation_id)
     if not claimed:
         return generation
 
+    return await _run(generation)
+
+
+async def generation_resume(*, generation_id) -> Generation:
+    """Finish a running generation whose worker died, from the upstream jobs it saved: they
+    were submitted (and paid for) once, so they are collected rather than submitted again."""
+    generation = await Generation.objects.select_related("model").aget(pk=generation_id)
+    if generation.status != Generation.Status.RUNNING:
+        return generation
+    return await _run(generation, resume=True)
+
+
+async def _run(generation: Generation, *, resume: bool = False) -> Generation:
     run = _Run(generation)
     try:
-        await run.go()
+        await run.go(resume=resume)
     except JobCancelled:
         await run.cancel()
     except asyncio.CancelledError:  # the API caller went away
         await asyncio.shield(run.cancel())
         raise
-    return await Generation.objects.select_related("model").aget(pk=generation_id)
+    return await Generation.objects.select_related("model").aget(pk=generation.pk)
 
 
 def generation_error(generation: Generation) -> GatewayError:
@@ -275,13 +293,19 @@ class _Run:
         self.last_report: dict | None = None
         self.last_check = time.monotonic()
 
-    async def go(self) -> None:
+    async def go(self, *, resume: bool = False) -> None:
+        """Try the routes; with `resume`, first collect the upstream jobs a dead worker left."""
         generation = self.generation
         error: GatewayError = UpstreamFailed("Every provider failed for this request.")
-        for route in await _usable_routes(generation.routes):
+        saved = self._saved_route() if resume else None
+        plan = [(saved, self._collect_saved)] if saved else []
+        plan += [
+            (route, self._produce_with_retries) for route in await _usable_routes(generation.routes)
+        ]
+        for route, produce in plan:
             started = time.monotonic()
             try:
-                stored = await self._produce_with_retries(route)
+                stored = await produce(route)
             except ProviderError as exc:
                 self.attempts.append(_attempt(route, started, status=exc.status, error=str(exc)))
                 logger.warning(
@@ -308,6 +332,29 @@ class _Run:
         await sync_to_async(_generation_finish)(
             generation=generation, attempts=self.attempts, error=error
         )
+
+    def _saved_route(self) -> dict | None:
+        """The route of the upstream jobs saved on the generation, if any."""
+        self.attempts = list(self.generation.attempts)
+        providers = {entry["provider"] for entry in self.generation.upstream}
+        routes = [route for route in self.generation.routes if route["provider"] in providers]
+        if not routes:
+            return None
+        self.handles = [(routes[0], entry["handle"]) for entry in self.generation.upstream]
+        return routes[0]
+
+    async def _collect_saved(self, route: dict) -> list[StoredImage]:
+        """Wait for the upstream jobs already submitted (and paid for) instead of new ones."""
+        provider = provider_for(route)
+        client = client_for(provider.slug)
+
+        async def progressed(progress: ProviderProgress) -> None:
+            await self.report(progress, provider.slug)
+
+        results = await _all_or_none(
+            provider.wait(handle, client, on_progress=progressed) for _, handle in self.handles
+        )
+        return await self._store(results, client)
 
     async def _produce_with_retries(self, route: dict) -> list[StoredImage]:
         async for attempt in stamina.retry_context(
@@ -361,22 +408,27 @@ class _Run:
             provider.generate(job, client, on_submitted=submitted, on_progress=progressed)
             for job in jobs
         )
-        produced = [image for result in results for image in result.images][: generation.n]
+        return await self._store(results, client)
+
+    async def _store(self, results: list[ProviderResult], client) -> list[StoredImage]:
+        """Fetch the images the provider made, convert them, store them."""
+        produced = [image for result in results for image in result.images][: self.generation.n]
         raw = await _all_or_none(_image_bytes(image, client) for image in produced)
-        return await asyncio.to_thread(_convert_and_store, raw, produced, params)
+        return await asyncio.to_thread(_convert_and_store, raw, produced, self.generation.params)
 
     async def report(self, progress: ProviderProgress, provider: str) -> None:
-        """Save what the provider reports, when it changed, and notice a cancel by the user.
+        """Save what the provider reports, keep the heartbeat, and notice a cancel by the user.
 
-        Providers report after every poll; the database is written only on a change, and read
-        at most every `CANCEL_CHECK_SECONDS` otherwise."""
+        Providers report after every poll; the database is written when the report changed, and
+        at most every `HEARTBEAT_SECONDS` otherwise (the sweep resumes jobs whose heartbeat
+        stopped)."""
         running = Generation.objects.filter(pk=self.generation.pk, status=Generation.Status.RUNNING)
         report = asdict(progress) | {"provider": provider}
         if report != self.last_report:
-            still_running = await running.aupdate(progress=report)
+            still_running = await running.aupdate(progress=report, heartbeat_at=timezone.now())
             self.last_report = report
-        elif time.monotonic() - self.last_check >= CANCEL_CHECK_SECONDS:
-            still_running = await running.aexists()
+        elif time.monotonic() - self.last_check >= HEARTBEAT_SECONDS:
+            still_running = await running.aupdate(heartbeat_at=timezone.now())
         else:
             return
         self.last_check = time.monotonic()
@@ -539,14 +591,36 @@ def generation_cancel(*, generation: Generation) -> bool:
     return bool(running.update(status=Generation.Status.CANCELLED, error_message="Cancelled."))
 
 
-def generation_sweep_stale(*, older_than: timedelta = STALE_AFTER) -> list:
-    """End the generations whose job died (worker killed, server restarted): release their
-    holds once, then mark them failed. Returns the ids whose holds were released.
+def generation_sweep_stale(*, older_than: timedelta = STALE_AFTER) -> tuple[list, list]:
+    """Deal with generations whose job died (worker killed, server restarted).
 
-    The two steps run in separate transactions (the ledger's locks, then the generations'), and
-    the second finds its rows by their release, so a crash between them is repaired next time.
-    A worker that finishes late then fails its conditional update and charges nothing."""
-    released = credits_release_stale(held_before=timezone.now() - older_than)
+    A running one whose heartbeat stopped and that saved its upstream jobs is handed to a new
+    worker to collect them (so nothing is paid twice). Holds older than `older_than` of every
+    other unfinished job are released once, and those generations marked failed. Returns the
+    ids resumed and the ids released.
+
+    The release and the marking run in separate transactions (the ledger's locks, then the
+    generations'), and the marking finds its rows by their release, so a crash between them is
+    repaired next time. A worker that finishes late fails its conditional update and charges
+    nothing."""
+    from .tasks import resume_generation  # the task module imports this one
+
+    now = timezone.now()
+    running = Generation.objects.filter(status=Generation.Status.RUNNING)
+    resumed = []
+    for generation_id in (
+        running.filter(heartbeat_at__lt=now - DEAD_AFTER)
+        .exclude(upstream=[])
+        .values_list("pk", flat=True)
+    ):
+        # Claim it with a fresh heartbeat, so two sweeps never resume the same job.
+        if Generation.objects.filter(pk=generation_id, heartbeat_at__lt=now - DEAD_AFTER).update(
+            heartbeat_at=now
+        ):
+            resume_generation.enqueue(str(generation_id))
+            resumed.append(generation_id)
+    alive = running.filter(heartbeat_at__gte=now - DEAD_AFTER).values_list("pk", flat=True)
+    released = credits_release_stale(held_before=now - older_than, keep=list(alive))
     Generation.objects.filter(
         status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING],
         ledger_entries__kind=LedgerEntry.Kind.RELEASE,
@@ -554,6 +628,6 @@ def generation_sweep_stale(*, older_than: timedelta = STALE_AFTER) -> list:
         status=Generation.Status.FAILED,
         error_code="abandoned",
         error_message="The job stopped without finishing; nothing was charged.",
-        finished_at=timezone.now(),
+        finished_at=now,
     )
-    return released
+    return resumed, released

@@ -7,10 +7,10 @@ from uuid import UUID
 from django.tasks import task
 from django.utils import timezone
 
-from .services import generation_execute, generation_sweep_stale
+from .services import generation_execute, generation_resume, generation_sweep_stale
 from .webhooks import webhook_deliver
 
-SWEEP_EVERY = timedelta(minutes=5)
+SWEEP_EVERY = timedelta(minutes=1)
 
 
 @task()
@@ -23,8 +23,17 @@ async def run_generation(generation_id: str) -> str:
 
 
 @task()
-def sweep_stale_generations() -> int:
-    """Release what dead jobs held, then schedule the next sweep."""
-    released = generation_sweep_stale()
+async def resume_generation(generation_id: str) -> str:
+    """Finish a generation whose worker died, from the upstream jobs it had submitted."""
+    generation = await generation_resume(generation_id=UUID(generation_id))
+    if generation.params.get("webhook_url"):
+        await webhook_deliver(generation=generation)
+    return generation.status
+
+
+@task()
+def sweep_stale_generations() -> dict:
+    """Resume or release what dead jobs left, then schedule the next sweep."""
+    resumed, released = generation_sweep_stale()
     sweep_stale_generations.using(run_after=timezone.now() + SWEEP_EVERY).enqueue()
-    return len(released)
+    return {"resumed": len(resumed), "released": len(released)}

@@ -32,12 +32,15 @@ class Command(BaseCommand):
             self._schedule()
             return
         with transaction.atomic():
-            released = generation_sweep_stale(older_than=timedelta(minutes=minutes))
+            resumed, released = generation_sweep_stale(older_than=timedelta(minutes=minutes))
             if dry_run:
                 transaction.set_rollback(True)
+        for generation_id in resumed:
+            self.stdout.write(f"Resumed generation {generation_id} from its upstream jobs.")
         for generation_id in released:
             self.stdout.write(f"Released the hold of generation {generation_id}.")
         verb = "would be" if dry_run else "were"
+        self.stdout.write(f"{len(resumed)} generation(s) {verb} resumed.")
         self.stdout.write(f"{len(released)} stale generation(s) {verb} released.")
 
     def _schedule(self) -> None:
