@@ -53,6 +53,7 @@ def test_no_provider_key_anywhere(live_server, api_key, user, fakes, caplog):
     seen.append(api.post("/images/generations", json={"model": "qwen-image", "prompt": "ok"}))
     fal.fail_next(500, times=2, on="submit", message=f"upstream says {KEYS[FalFake]} is bad")
     fakes[ReplicateFake].fail_next(401, times=2, on="create")
+    fakes[OpenAIFake].fail_next(503, times=2, on="generations", message=KEYS[OpenAIFake])
     seen.append(api.post("/images/generations", json={"model": "qwen-image", "prompt": "fail"}))
     fal.fail_next(422, on="submit", message=f"rejected for key {KEYS[FalFake]}")
     seen.append(api.post("/images/generations", json={"model": "qwen-image", "prompt": "bad"}))
