@@ -109,22 +109,20 @@ async def _fetch_input(url: str, client) -> bytes:
 
 
 def _store_inputs(uploads: list[bytes], mask: bytes | None) -> dict:
-    """Check every input image and store it; the job reads them back from storage."""
-    names = {"images": [], "mask": None}
-    for data, param in [
-        *((data, "image") for data in uploads),
-        *([(mask, "mask")] if mask else []),
-    ]:
+    """Check every input image, then store them all (nothing is stored if one is refused);
+    the job reads them back from storage."""
+    checked = [(data, "image") for data in uploads] + ([(mask, "mask")] if mask else [])
+    extensions = []
+    for data, param in checked:
         try:
-            extension = images.check_input(data)
+            extensions.append(images.check_input(data))
         except images.CorruptImage as exc:
             raise InvalidRequest(f"Invalid '{param}': {exc}.", param=param) from exc
-        name = images.store(data, extension=extension, folder="inputs")
-        if param == "mask":
-            names["mask"] = name
-        else:
-            names["images"].append(name)
-    return names
+    names = [
+        images.store(data, extension=extension, folder="inputs")
+        for (data, _), extension in zip(checked, extensions, strict=True)
+    ]
+    return {"images": names[: len(uploads)], "mask": names[len(uploads)] if mask else None}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,5 +11,5 @@ urlpatterns = [
     path("models", views.models_list, name="models"),
     path("models/<str:model_id>", views.model_detail, name="model-detail"),
     path("openapi.json", views.openapi_document, name="openapi"),
-    re_path(r"^.*$", views.not_found),
+    re_path(r"(?s)^.*$", views.not_found),
 ]
