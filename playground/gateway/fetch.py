@@ -7,15 +7,16 @@ server fetch from inside its own network.
 
 import asyncio
 import base64
-import binascii
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import httpx
 from django.conf import settings
 
 from playground.providers.base import ProviderUnavailable
+
+DEFAULT_DEADLINE_SECONDS = 120.0
 
 
 class FetchRefused(ValueError):
@@ -30,24 +31,44 @@ async def fetch_bytes(
         return _decode_data_url(url, max_bytes=max_bytes)
     if public_only:
         await require_public_url(url)
-    elif urlsplit(url).scheme not in ("http", "https"):
+    elif _split(url).scheme not in ("http", "https"):
         raise FetchRefused("only http(s) and data: URLs can be fetched")
     try:
-        async with client.stream("GET", url) as response:
-            if response.status_code != httpx.codes.OK:
-                raise ProviderUnavailable(
-                    f"fetching an image answered HTTP {response.status_code}",
-                    status=response.status_code,
-                )
-            chunks, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise FetchRefused(f"the image is larger than {max_bytes:,} bytes")
-                chunks.append(chunk)
+        request = client.build_request("GET", url)
+    except (httpx.InvalidURL, ValueError) as exc:  # ValueError: a host IDNA cannot encode
+        raise FetchRefused("the URL is not valid") from exc
+    # Each read may take the client's read timeout, and so may the whole fetch: a server that
+    # drips bytes would otherwise hold the job for as long as it likes.
+    deadline = client.timeout.read or DEFAULT_DEADLINE_SECONDS
+    try:
+        async with asyncio.timeout(deadline):
+            chunks = await _download(client, request, max_bytes=max_bytes)
+    except TimeoutError as exc:
+        raise ProviderUnavailable(f"fetching an image took longer than {deadline:g} s") from exc
     except httpx.HTTPError as exc:
         raise ProviderUnavailable(f"fetching an image failed: {type(exc).__name__}") from exc
     return b"".join(chunks)
+
+
+async def _download(
+    client: httpx.AsyncClient, request: httpx.Request, *, max_bytes: int
+) -> list[bytes]:
+    response = await client.send(request, stream=True)
+    try:
+        if response.status_code != httpx.codes.OK:
+            raise ProviderUnavailable(
+                f"fetching an image answered HTTP {response.status_code}",
+                status=response.status_code,
+            )
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise FetchRefused(f"the image is larger than {max_bytes:,} bytes")
+            chunks.append(chunk)
+        return chunks
+    finally:
+        await response.aclose()
 
 
 def _decode_data_url(url: str, *, max_bytes: int) -> bytes:
@@ -58,22 +79,33 @@ def _decode_data_url(url: str, *, max_bytes: int) -> bytes:
         raise FetchRefused(f"the image is larger than {max_bytes:,} bytes")
     try:
         return base64.b64decode(payload, validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or characters outside ASCII
         raise FetchRefused("the data: URL is not valid base64") from exc
+
+
+def _split(url: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError as exc:  # a malformed IPv6 host
+        raise FetchRefused("the URL is not valid") from exc
 
 
 async def require_public_url(url: str) -> None:
     """`FetchRefused` unless `url` is http(s) and its host resolves to public addresses only
     (any address when `FETCH_ALLOW_PRIVATE_HOSTS` is on)."""
-    parts = urlsplit(url)
+    parts = _split(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FetchRefused("only http(s) URLs can be used")
+    try:
+        port = parts.port or 443
+    except ValueError as exc:
+        raise FetchRefused("the URL's port is not valid") from exc
     if settings.FETCH_ALLOW_PRIVATE_HOSTS:
         return
-    host, port = parts.hostname, parts.port or 443
+    host = parts.hostname
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a host name IDNA cannot encode
         raise FetchRefused(f"cannot resolve {host}") from exc
     for *_, sockaddr in infos:
         address = ipaddress.ip_address(sockaddr[0])

@@ -35,8 +35,9 @@ class CorruptImage(ValueError):
 def check_input(data: bytes) -> str:
     """The format ("png", "jpeg", "webp") of an uploaded image, or `CorruptImage` saying why not.
 
-    Only the header is decoded and the pixel count is checked before anything is loaded, so a
-    decompression bomb costs nothing.
+    The header is read first and the pixel count checked before anything is decoded, so a
+    decompression bomb costs nothing; then the image is decoded once, so that a truncated or
+    corrupt file is refused here rather than failing a provider (or the demo) mid-job.
     """
     try:
         with Image.open(io.BytesIO(data)) as image:
@@ -47,11 +48,19 @@ def check_input(data: bytes) -> str:
                 raise CorruptImage(
                     f"the image is {width}x{height}; at most {MAX_INPUT_PIXELS:,} pixels"
                 )
-            image.verify()
+            if getattr(image, "n_frames", 1) > 1:
+                raise CorruptImage("animated images are not accepted; send a still image")
+            image.load()
             return INPUT_FORMATS[image.format]
     except CorruptImage:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+    ) as exc:
         raise CorruptImage("the file is not a readable PNG, JPEG or WebP image") from exc
 
 
@@ -104,3 +113,8 @@ def store(data: bytes, *, extension: str, folder: str = "generations") -> str:
 def read(name: str) -> bytes:
     with default_storage.open(name, "rb") as fh:
         return fh.read()
+
+
+def delete(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)

@@ -58,6 +58,8 @@ class Generation(models.Model):
     upstream = models.JSONField(default=list, blank=True)  # provider job handles, to cancel
     progress = models.JSONField(default=dict, blank=True)  # the provider's last status report
     heartbeat_at = models.DateTimeField(null=True, blank=True)  # a worker's last sign of life
+    # Deleted by its owner: hidden everywhere, its files gone; the row stays for the ledger.
+    deleted_at = models.DateTimeField(null=True, blank=True)
     hold_micros = models.BigIntegerField(default=0)
     cost_micros = models.BigIntegerField(default=0)
     error_code = models.CharField(max_length=50, blank=True)

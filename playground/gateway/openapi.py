@@ -12,7 +12,8 @@ ERROR_STATUSES = {
     "422": "The Idempotency-Key was used before with other parameters.",
     "429": "Rate limited; see `Retry-After`.",
     "502": "Every provider failed; all credits were released.",
-    "503": "No provider can serve the model right now.",
+    "503": "No provider can serve the model right now, or the service is briefly unavailable; "
+    "see `Retry-After`.",
 }
 
 _COMMON_PARAMETERS = {

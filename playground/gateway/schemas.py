@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+
 from playground.catalog.models import Mode
 
 from .errors import InvalidRequest
@@ -27,6 +29,8 @@ IGNORED = frozenset({"user", "stream", "partial_images"})
 NUMBERS = {"cfg_scale": (0.0, 50.0), "strength": (0.0, 1.0)}
 INTEGERS = {"num_inference_steps": (1, 500)}
 MAX_URL_CHARS = 2048
+# Parameters passed through to providers are stored as JSON: nested at most this deep.
+MAX_EXTRA_DEPTH = 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +113,12 @@ def parse_generation_request(
             param="image",
             code="missing_required_parameter",
         )
+    if len(images) + len(image_urls) > settings.MAX_INPUT_IMAGES:
+        raise InvalidRequest(
+            f"Too many images: {len(images) + len(image_urls)}, at most "
+            f"{settings.MAX_INPUT_IMAGES}.",
+            param="image",
+        )
     if mode == Mode.GENERATE and image_urls:
         raise InvalidRequest(
             "'image' belongs to /v1/images/edits; generations take a prompt only.", param="image"
@@ -147,7 +157,49 @@ def parse_generation_request(
     for name, (low, high) in INTEGERS.items():
         if name in values:
             values[name] = _integer(values[name], name, low, high, default=None)
+    for name, value in values.items():
+        _check_passthrough(value, name)
     return GenerationRequest(**known, extra=values)
+
+
+def _check_passthrough(value: Any, param: str, depth: int = 0) -> None:
+    """A parameter we pass to the provider must be JSON every database and provider takes:
+    names and text without NUL or lone surrogates, finite numbers, not nested without end."""
+    if not _is_safe(param):
+        raise InvalidRequest("A parameter name holds NUL characters or invalid Unicode.")
+    if depth > MAX_EXTRA_DEPTH:
+        raise InvalidRequest(f"'{param}' is nested too deeply.", param=param)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidRequest(f"'{param}' must be a finite number.", param=param)
+    if isinstance(value, str):
+        _safe_text(value, param)
+    elif isinstance(value, list):
+        for item in value:
+            _check_passthrough(item, param, depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not _is_safe(key):
+                raise InvalidRequest(
+                    f"A key in '{param}' holds NUL characters or invalid Unicode.", param=param
+                )
+            _check_passthrough(item, param, depth + 1)
+
+
+def _safe_text(value: str, param: str) -> str:
+    """`value`, unless it holds a NUL or a lone surrogate (text no database stores)."""
+    if "\x00" in value:
+        raise InvalidRequest(f"'{param}' must not contain NUL characters.", param=param)
+    if not _is_safe(value):
+        raise InvalidRequest(f"'{param}' is not valid Unicode text.", param=param)
+    return value
+
+
+def _is_safe(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def _from_form(text: Any) -> Any:
@@ -172,7 +224,12 @@ def _image_urls(*values: Any) -> tuple[str, ...]:
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, dict):  # {"image_url": "..."} or {"url": "..."}
                 item = item.get("image_url") or item.get("url")
-            urls.append(_url(item, "image", allow_data=True))
+            url = _url(item, "image", allow_data=True)
+            if url is None:
+                raise InvalidRequest(
+                    "'image' must be an http(s) URL or a data:image/... URI.", param="image"
+                )
+            urls.append(url)
     return tuple(urls)
 
 
@@ -185,7 +242,7 @@ def _url(value: Any, param: str, *, allow_data: bool = False) -> str | None:
         raise InvalidRequest(f"'{param}' must be {accepted}.", param=param)
     if not is_data and len(value) > MAX_URL_CHARS:
         raise InvalidRequest(f"'{param}' is longer than {MAX_URL_CHARS} characters.", param=param)
-    return value
+    return _safe_text(value, param)
 
 
 def _number(value: Any, param: str, low: float, high: float) -> float:
@@ -215,8 +272,7 @@ def _text(value: Any, param: str, *, max_length: int = MAX_PROMPT_CHARS) -> str 
         return None
     if not isinstance(value, str):
         raise InvalidRequest(f"'{param}' must be a string.", param=param)
-    if "\x00" in value:
-        raise InvalidRequest(f"'{param}' must not contain NUL characters.", param=param)
+    _safe_text(value, param)
     if len(value) > max_length:
         raise InvalidRequest(
             f"'{param}' is too long: {len(value)} characters, at most {max_length}.",

@@ -17,7 +17,6 @@ import stamina
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -541,7 +540,7 @@ def _generation_finish(
         Generation.objects.filter(pk=generation.pk).update(
             attempts=attempts, finished_at=fields["finished_at"]
         )
-        transaction.on_commit(lambda: _delete_files([item.name for item in stored]))
+        transaction.on_commit(lambda: images.delete([item.name for item in stored]))
         fields = {"cost_micros": 0}
     elif stored:
         GenerationImage.objects.bulk_create(
@@ -563,11 +562,6 @@ def _generation_finish(
         generation_id=generation.pk,
         cost_micros=fields.get("cost_micros", 0),
     )
-
-
-def _delete_files(names: list[str]) -> None:
-    for name in names:
-        default_storage.delete(name)
 
 
 @transaction.atomic

@@ -11,5 +11,6 @@ urlpatterns = [
     path("models", views.models_list, name="models"),
     path("models/<str:model_id>", views.model_detail, name="model-detail"),
     path("openapi.json", views.openapi_document, name="openapi"),
-    re_path(r"(?s)^.*$", views.not_found),
+    # Any other path, newlines included; `[\s\S]`, not the (?s) flag, which reverse() rejects.
+    re_path(r"^[\s\S]*$", views.not_found),
 ]

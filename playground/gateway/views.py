@@ -2,11 +2,15 @@
 
 import functools
 import json
+import logging
 import uuid
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.db import OperationalError
 from django.http import HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
 from playground.accounts.errors import AccountError
@@ -34,6 +38,23 @@ from .responses import images_body, status_body
 from .schemas import GenerationRequest, parse_generation_request
 from .services import generation_error, generation_execute, generation_submit
 from .tasks import run_generation
+
+logger = logging.getLogger(__name__)
+
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+DATABASE_UNAVAILABLE = (
+    "The service is briefly unavailable; retry shortly. A retry with the same Idempotency-Key "
+    "is charged at most once."
+)
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
+class ServiceUnavailable(GatewayError):
+    """The database could not be reached or stayed locked: a 503 the SDKs retry."""
+
+    status = 503
+    type = "server_error"
+    code = "service_unavailable"
 
 
 def api_view(*methods: str, authenticated: bool = True):
@@ -63,6 +84,10 @@ def api_view(*methods: str, authenticated: bool = True):
                 response = error_response(error)
             except AccountError as exc:
                 response = error_response(as_gateway_error(exc))
+            except OperationalError:  # the database is down, locked or restarting
+                logger.exception("database unavailable", extra={"path": request.path})
+                response = error_response(ServiceUnavailable(DATABASE_UNAVAILABLE))
+                response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
             response["x-request-id"] = f"req_{uuid.uuid4().hex}"
             return response
 
@@ -91,7 +116,7 @@ async def images_edits(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
     """Multipart like OpenAI's (`image` or `image[]` files, `mask`), or JSON with image URLs."""
     if request.content_type == "multipart/form-data":
         _check_length(request)
-        files = request.FILES
+        files = _parsed_form(request).FILES
         uploads = [*files.getlist("image"), *files.getlist("image[]")]
         if len(uploads) > settings.MAX_INPUT_IMAGES:
             raise InvalidRequest(
@@ -121,12 +146,42 @@ async def images_edits(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
     return await _run(request, api_key, generation_request)
 
 
+def _parsed_form(request: HttpRequest) -> HttpRequest:
+    """`request` with its multipart body parsed; a body Django refuses is a 400 or 413 here,
+    in the envelope, not Django's HTML error page."""
+    try:
+        request.POST  # noqa: B018 - parses the body, files included
+    except RequestDataTooBig:
+        raise PayloadTooLarge("The request is too large.") from None
+    except TooManyFilesSent:
+        raise InvalidRequest("Too many files in the request.", param="image") from None
+    except TooManyFieldsSent:
+        raise InvalidRequest("Too many fields in the request.") from None
+    except MultiPartParserError as exc:
+        raise InvalidRequest(f"The multipart body cannot be read: {exc}") from None
+    return request
+
+
 def _json_body(request: HttpRequest):
     _check_length(request)
     try:
         return json.loads(request.body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidRequest("The request body is not valid JSON.") from None
+    except RequestDataTooBig:
+        raise PayloadTooLarge("The request is too large.") from None
+    except (ValueError, RecursionError):  # bad JSON or encoding, huge numbers, deep nesting
+        raise InvalidRequest(
+            "The request body is not valid JSON (or nests too deep, or holds too long a number)."
+        ) from None
+
+
+def _idempotency_key(request: HttpRequest) -> str | None:
+    key = request.headers.get("Idempotency-Key") or None
+    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
+        raise InvalidRequest(
+            f"'Idempotency-Key' is longer than {MAX_IDEMPOTENCY_KEY_CHARS} characters.",
+            param="Idempotency-Key",
+        )
+    return key
 
 
 def _check_length(request: HttpRequest) -> None:
@@ -148,7 +203,7 @@ async def _run(
         request=generation_request,
         source=Generation.Source.API,
         base_url=request.build_absolute_uri("/"),
-        idempotency_key=request.headers.get("Idempotency-Key") or None,
+        idempotency_key=_idempotency_key(request),
     )
     if respond_async:
         if created:
@@ -191,8 +246,9 @@ async def models_list(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
 
 @api_view("GET")
 async def model_detail(request: HttpRequest, model_id: str, api_key: ApiKey) -> JsonResponse:
-    for model in await sync_to_async(selectors.model_objects)(slug=model_id):
-        return JsonResponse(model)
+    if "\x00" not in model_id:  # no database stores a NUL, and no model id has one
+        for model in await sync_to_async(selectors.model_objects)(slug=model_id):
+            return JsonResponse(model)
     raise NotFound(
         f"The model '{model_id}' does not exist. GET /v1/models lists the model ids.",
         param="model",

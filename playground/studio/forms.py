@@ -1,27 +1,468 @@
+"""The playground's HTML forms: one run with its model's own controls, a comparison of models on
+one prompt, and the history filters."""
+
+import secrets
+
 from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils.functional import lazy
 
+from playground.accounts.money import format_usd
 from playground.catalog.models import ImageModel, Mode
+from playground.gateway import images
+from playground.gateway.models import Generation, GenerationImage
+from playground.gateway.schemas import MAX_PROMPT_CHARS, MAX_SEED, OUTPUT_FORMATS, GenerationRequest
+
+from .selectors import (
+    RECENT_INPUTS,
+    ModelOption,
+    ParameterSpec,
+    image_list_for,
+    parameter_specs,
+)
+
+ACCEPTED_TYPES = ("image/png", "image/jpeg", "image/webp")
+CUSTOM = "custom"
+MAX_IMAGES_PER_RUN = 4
+COMPARE_MODELS = (2, 4)
+PICK_MODELS = "Pick {} to {} models to compare.".format(*COMPARE_MODELS)
 
 
-class PlaygroundForm(forms.Form):
-    """A text-to-image run: model, prompt and one of the model's preset sizes."""
+def _option_label(option: ModelOption) -> str:
+    price = "unavailable" if option.price_micros is None else format_usd(option.price_micros)
+    return f"{option.model.name} · {price}"
 
-    model = forms.ChoiceField(label="Model")
+
+# Pricing an option takes two queries: labels are computed only when a page shows them.
+option_label = lazy(_option_label, str)
+
+
+class PromptForm(forms.Form):
+    """What every run has: a prompt, a negative prompt, a shape and scale, a seed."""
+
+    # Fields that change the price; the price preview ignores errors elsewhere.
+    price_fields: tuple[str, ...] = ("aspect_ratio", "resolution")
+    # The keyword arguments the form was built with, to build it again bound (`priced`).
+    setup: dict
+
     prompt = forms.CharField(
         label="Prompt",
-        max_length=8000,
+        max_length=MAX_PROMPT_CHARS,
         widget=forms.Textarea(
             attrs={"rows": 4, "placeholder": "A lighthouse on a cliff at dawn, watercolour"}
         ),
     )
-    size = forms.ChoiceField(label="Size")
+    negative_prompt = forms.CharField(
+        label="Negative prompt",
+        required=False,
+        max_length=MAX_PROMPT_CHARS,
+        help_text="What to keep out of the picture, such as “blurry, watermark”.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    aspect_ratio = forms.ChoiceField(label="Aspect ratio", widget=forms.RadioSelect)
+    resolution = forms.ChoiceField(label="Resolution", widget=forms.RadioSelect)
+    seed = forms.IntegerField(
+        label="Seed",
+        required=False,
+        min_value=0,
+        max_value=MAX_SEED,
+        widget=forms.NumberInput(attrs={"placeholder": "random"}),
+    )
+    lock_seed = forms.BooleanField(
+        label="Lock this seed",
+        required=False,
+        help_text="Locked, every run uses this seed; unlocked, each run picks a random one.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    def set_sizes(self, models: list[ImageModel], *, extra_ratios=()) -> None:
+        """Aspect-ratio chips and resolution tiers from the models' size tables."""
+        if not models:
+            return
+        tiers = [tier for model in models for tier in model.sizes["tiers"].items()]
+        ratios = [(ratio, ratio) for ratio in dict.fromkeys(r for _, t in tiers for r in t)]
+        first = models[0].sizes
+        self._set_choices("aspect_ratio", [*ratios, *extra_ratios], first["default_ratio"])
+        resolutions = [(name, name) for name in dict.fromkeys(name for name, _ in tiers)]
+        self._set_choices("resolution", resolutions, first["default_resolution"])
+
+    def _set_choices(self, name: str, choices: list, default: str) -> None:
+        self.fields[name].choices = choices
+        if self.initial.get(name) not in dict(choices):
+            self.initial[name] = default
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("lock_seed"):
+            data["seed"] = None
+        elif data.get("seed") is None and "seed" not in self.errors:
+            self.add_error("seed", "Enter the seed to lock, or untick the lock for a random one.")
+        return data
+
+    def priced(self) -> "PromptForm":
+        """This form bound to the values it shows, so that an unbound form can be priced."""
+        if self.is_bound:
+            return self
+        values = {name: self[name].value() for name in self.fields if name != "images"}
+        return type(self)(data=values, **self.setup)
+
+    def price_error(self) -> str:
+        """Why the fields that set the price are not valid, or "" (validates the form)."""
+        self.is_valid()
+        errors = [self.errors[name][0] for name in self.price_fields if name in self.errors]
+        return str(errors[0]) if errors else ""
+
+    def price_requests(self) -> list[GenerationRequest]:
+        raise NotImplementedError
+
+
+class MultipleFileInput(forms.FileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data, initial=None) -> list:
+        uploads = data if isinstance(data, list | tuple) else [data] if data else []
+        clean_one = super().clean
+        return [clean_one(upload, initial) for upload in uploads]
+
+
+class RunForm(PromptForm):
+    """One run of one model in one mode, with that model's own controls."""
+
+    price_fields = ("model", "aspect_ratio", "resolution", "width", "height", "n")
+
+    model = forms.ChoiceField(label="Model")
+    n = forms.TypedChoiceField(
+        label="Images",
+        coerce=int,
+        choices=[(count, str(count)) for count in range(1, MAX_IMAGES_PER_RUN + 1)],
+        initial=1,
+        widget=forms.RadioSelect,
+    )
+    output_format = forms.ChoiceField(
+        label="Format", choices=[(name, name.upper()) for name in OUTPUT_FORMATS], initial="png"
+    )
+    output_compression = forms.IntegerField(
+        label="Quality",
+        required=False,
+        min_value=0,
+        max_value=100,
+        help_text="JPEG, WebP and AVIF only: 100 is the best; empty means 90.",
+    )
+    images = MultipleFileField(
+        label="Upload images",
+        required=False,
+        help_text="PNG, JPEG or WebP. Drop them here or choose files.",
+        widget=MultipleFileInput(attrs={"accept": ",".join(ACCEPTED_TYPES)}),
+    )
+    picks = forms.ModelMultipleChoiceField(
+        label="Or pick earlier results",
+        required=False,
+        queryset=GenerationImage.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+    )
+    inputs_of = forms.ModelChoiceField(
+        label="Input images of the run you reuse",
+        required=False,
+        queryset=Generation.objects.none(),
+        widget=forms.HiddenInput,
+    )
+
+    def __init__(self, *args, options: list[ModelOption], option: ModelOption, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.setup = {"options": options, "option": option, "user": user}
+        self.option = option
+        model = option.model
+        self.fields["model"].widget.attrs.update(
+            {
+                "hx-get": reverse("studio:controls"),
+                "hx-target": "#controls",
+                "hx-swap": "outerHTML",
+                "hx-include": "closest form",
+                "hx-params": "not images,csrfmiddlewaretoken",
+            }
+        )
+        self.fields["model"].choices = [
+            (Mode(mode).label, [(o.value, option_label(o)) for o in options if o.mode == mode])
+            for mode in Mode.values
+            if any(o.mode == mode for o in options)
+        ]
+        self.set_sizes([model], extra_ratios=[(CUSTOM, "Custom")])
+        for name in ("width", "height"):
+            self.fields[name] = forms.IntegerField(
+                label=name.capitalize(),
+                required=False,
+                min_value=model.sizes["min_side"],
+                max_value=model.sizes["max_side"],
+            )
+        self.specs = parameter_specs(model=model, mode=option.mode)
+        for spec in self.specs:
+            self.fields[spec.name] = _spec_field(spec)
+        if option.is_edit:
+            self.fields["prompt"].widget.attrs["placeholder"] = "Replace the sky with a warm sunset"
+            self.fields["images"].widget.attrs["data-max-bytes"] = settings.MAX_UPLOAD_BYTES
+        if option.is_edit and user.is_authenticated:
+            self.fields["picks"].queryset = image_list_for(user=user)
+            self.fields["inputs_of"].queryset = Generation.objects.filter(
+                user=user, mode=Mode.EDIT, deleted_at__isnull=True
+            )
+        elif not option.is_edit:
+            for name in ("images", "picks", "inputs_of"):
+                del self.fields[name]
+
+    # What the template shows
+
+    @property
+    def spec_groups(self) -> list[tuple[str, str, list]]:
+        """The advanced fields as (title, provider name, bound fields): the generation controls
+        first, then each provider's own flags."""
+        groups: dict[str, list] = {}
+        for spec in self.specs:
+            groups.setdefault(spec.provider, []).append(self[spec.name])
+        return [
+            (f"{provider} flags" if provider else "Generation controls", provider, fields)
+            for provider, fields in groups.items()
+        ]
+
+    @property
+    def advanced_open(self) -> bool:
+        names = ["output_compression", *(spec.name for spec in self.specs)]
+        return any(name in self.errors for name in names)
+
+    @property
+    def pick_candidates(self) -> list[GenerationImage]:
+        """Recent results to pick as inputs, and any picked one that is older."""
+        if "picks" not in self.fields:
+            return []
+        queryset = self.fields["picks"].queryset
+        chosen = self.chosen_picks
+        recent = list(queryset[:RECENT_INPUTS])
+        shown = {image.pk for image in recent}
+        older = [i for i in queryset.filter(pk__in=chosen) if i.pk not in shown] if chosen else []
+        return older + recent
+
+    @property
+    def chosen_picks(self) -> set[int]:
+        value = self["picks"].value() if "picks" in self.fields else None
+        values = value if isinstance(value, list | tuple) else [value] if value else []
+        return {int(item) for item in values if str(item).isdigit()}
+
+    @property
+    def reused_inputs(self) -> tuple[str, list[str]] | None:
+        """The generation id and input image names offered by "reuse these settings"."""
+        value = self["inputs_of"].value() if "inputs_of" in self.fields else None
+        try:
+            generation = self.fields["inputs_of"].queryset.filter(pk=value).first()
+        except ValidationError:  # not a generation id
+            generation = None
+        names = _input_names(generation)
+        return (str(generation.pk), names) if names else None
+
+    # Validation
+
+    def clean_images(self) -> list:
+        uploads = self.cleaned_data["images"]
+        for upload in uploads:
+            if upload.content_type not in ACCEPTED_TYPES:
+                raise forms.ValidationError(f"{upload.name} is not a PNG, JPEG or WebP image.")
+            if upload.size > settings.MAX_UPLOAD_BYTES:
+                raise forms.ValidationError(
+                    f"{upload.name} is {filesizeformat(upload.size)}; the limit is "
+                    f"{filesizeformat(settings.MAX_UPLOAD_BYTES)} per image."
+                )
+        return uploads
+
+    def clean(self):
+        data = super().clean()
+        if data.get("aspect_ratio") == CUSTOM:
+            for name in ("width", "height"):
+                if data.get(name) is None and name not in self.errors:
+                    self.add_error(name, "Enter the width and height of the custom size.")
+        if self.option.is_edit and not self.errors.keys() & {"images", "picks", "inputs_of"}:
+            count = (
+                len(data.get("images") or ())
+                + len(data.get("picks") or ())
+                + len(_input_names(data.get("inputs_of")))
+            )
+            if not count:
+                self.add_error(
+                    "images", "Add an image to edit: upload one or pick an earlier result."
+                )
+            elif count > settings.MAX_INPUT_IMAGES:
+                self.add_error(
+                    "images", f"{count} images: at most {settings.MAX_INPUT_IMAGES} per edit."
+                )
+        return data
+
+    # The request
+
+    def generation_request(self, *, images: tuple[bytes, ...] = ()) -> GenerationRequest:
+        data = self.cleaned_data
+        custom = data.get("aspect_ratio") == CUSTOM
+        return GenerationRequest(
+            mode=self.option.mode,
+            model=self.option.model.slug,
+            prompt=data.get("prompt", ""),
+            negative_prompt=data.get("negative_prompt", ""),
+            n=data.get("n") or 1,
+            size=f"{data.get('width')}x{data.get('height')}" if custom else None,
+            aspect_ratio=None if custom else data.get("aspect_ratio"),
+            resolution=None if custom else data.get("resolution"),
+            seed=data.get("seed"),
+            output_format=data.get("output_format") or "png",
+            output_compression=data.get("output_compression"),
+            images=images,
+            extra={
+                spec.name: data[spec.name]
+                for spec in self.specs
+                if data.get(spec.name) not in (None, "")
+            },
+        )
+
+    def price_requests(self) -> list[GenerationRequest]:
+        return [self.generation_request()]
+
+    def input_images(self) -> tuple[bytes, ...]:
+        """The edit's input images in order: the reused run's inputs, picks, then uploads."""
+        data = self.cleaned_data
+        names = [
+            *_input_names(data.get("inputs_of")),
+            *(image.file.name for image in data.get("picks") or ()),
+        ]
+        return (
+            *(images.read(name) for name in names),
+            *(upload.read() for upload in data.get("images") or ()),
+        )
+
+
+def _input_names(generation: Generation | None) -> list[str]:
+    return list((generation.params.get("inputs") or {}).get("images", ())) if generation else []
+
+
+def _spec_field(spec: ParameterSpec) -> forms.Field:
+    options = {"label": spec.label, "required": False, "help_text": spec.description}
+    shown = {"true": "on", "false": "off"}.get(spec.default, spec.default)
+    default = f"Default ({shown})" if shown else "Default"
+    if spec.type == "boolean":
+        return forms.TypedChoiceField(
+            choices=[("", default), ("true", "On"), ("false", "Off")],
+            coerce=lambda value: value == "true",
+            empty_value=None,
+            **options,
+        )
+    if spec.choices:
+        return forms.ChoiceField(
+            choices=[("", default), *((choice, choice) for choice in spec.choices)], **options
+        )
+    if spec.type == "integer":
+        return forms.IntegerField(min_value=spec.minimum, max_value=spec.maximum, **options)
+    if spec.type == "number":
+        return forms.FloatField(min_value=spec.minimum, max_value=spec.maximum, **options)
+    return forms.CharField(max_length=500, **options)
+
+
+class CompareForm(PromptForm):
+    """One prompt on two to four text-to-image models at once."""
+
+    price_fields = ("models", "aspect_ratio", "resolution")
+
+    models = forms.MultipleChoiceField(
+        label="Models",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Two to four.",
+        error_messages={"required": PICK_MODELS},
+    )
+
+    def __init__(self, *args, options: list[ModelOption], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.setup = {"options": options}
+        self.options = {o.value: o for o in options if o.mode == Mode.GENERATE}
+        self.fields["models"].choices = [(v, option_label(o)) for v, o in self.options.items()]
+        self.set_sizes([option.model for option in self.options.values()])
+
+    def clean_models(self) -> list[str]:
+        chosen = self.cleaned_data["models"]
+        low, high = COMPARE_MODELS
+        if not low <= len(chosen) <= high:
+            raise forms.ValidationError(PICK_MODELS)
+        return chosen
+
+    def price_requests(self) -> list[GenerationRequest]:
+        return self.generation_requests()
+
+    def generation_requests(self) -> list[GenerationRequest]:
+        """One request per model, all with the same seed (a random one unless it is locked)."""
+        data = self.cleaned_data
+        seed = data.get("seed")
+        if seed is None:
+            seed = secrets.randbelow(MAX_SEED + 1)
+        return [
+            GenerationRequest(
+                mode=Mode.GENERATE,
+                model=self.options[value].model.slug,
+                prompt=data.get("prompt", ""),
+                negative_prompt=data.get("negative_prompt", ""),
+                aspect_ratio=data["aspect_ratio"],
+                resolution=data["resolution"],
+                seed=seed,
+            )
+            for value in data["models"]
+        ]
+
+
+class HistoryFilterForm(forms.Form):
+    model = forms.ChoiceField(label="Model", required=False)
+    status = forms.ChoiceField(
+        label="Status",
+        required=False,
+        choices=[("", "Any status"), *Generation.Status.choices],
+    )
 
     def __init__(self, *args, models: list[ImageModel], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.models = {m.slug: m for m in models if m.has_mode(Mode.GENERATE)}
-        self.fields["model"].choices = [(slug, m.name) for slug, m in self.models.items()]
-        first = next(iter(self.models.values()), None)
-        presets = first.sizes["tiers"][first.sizes["default_resolution"]] if first else {}
-        self.fields["size"].choices = [
-            (pixels, f"{ratio} · {pixels.replace('x', ' × ')}") for ratio, pixels in presets.items()
-        ]
+        super().__init__(*args, label_suffix="", **kwargs)
+        self.fields["model"].choices = [("", "All models"), *((m.slug, m.name) for m in models)]
+
+
+def initial_from_generation(generation: Generation) -> dict:
+    """The form values that repeat `generation`: model, prompt, size, locked seed, flags."""
+    params = generation.params
+    sizes = generation.model.sizes
+    pixels = f"{generation.width}x{generation.height}"
+    preset = next(
+        (
+            (ratio, tier)
+            for tier, table in sizes["tiers"].items()
+            for ratio, size in table.items()
+            if size == pixels
+        ),
+        None,
+    )
+    initial = {
+        "model": f"{generation.model.slug}:{generation.mode}",
+        "prompt": generation.prompt,
+        "negative_prompt": params.get("negative_prompt", ""),
+        "n": min(generation.n, MAX_IMAGES_PER_RUN),
+        "seed": generation.seed,
+        "lock_seed": True,
+        "output_format": params.get("output_format", "png"),
+        "output_compression": params.get("output_compression"),
+        "inputs_of": generation.pk if _input_names(generation) else None,
+        **{
+            name: str(value).lower() if isinstance(value, bool) else value
+            for name, value in (params.get("extra") or {}).items()
+        },
+    }
+    if preset:
+        initial["aspect_ratio"], initial["resolution"] = preset
+    else:
+        initial |= {"aspect_ratio": CUSTOM, "width": generation.width, "height": generation.height}
+    return initial

@@ -1,11 +1,195 @@
+"""What the playground pages read: the model picker, each model's controls, prices and history."""
+
+from dataclasses import dataclass
+from functools import cached_property
+
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
 
-from playground.gateway.models import Generation
+from playground.accounts.selectors import account_balance_micros
+from playground.catalog.models import ImageModel, Mode
+from playground.catalog.selectors import model_list_active, provider_names
+from playground.gateway.errors import GatewayError
+from playground.gateway.models import Generation, GenerationImage
+from playground.gateway.schemas import GenerationRequest
+from playground.gateway.services import generation_quote
+from playground.providers.base import STANDARD_PARAMETERS, Behaviour
+from playground.providers.registry import PROVIDER_CLASSES, demo_provider
+
+RECENT_CARDS = 12
+RECENT_INPUTS = 12
 
 
-def generation_list_recent(*, user: AbstractBaseUser, limit: int = 12):
-    return (
-        Generation.objects.filter(user=user)
+@dataclass(frozen=True, kw_only=True)
+class ModelOption:
+    """A model in one of its modes, as the picker offers it."""
+
+    model: ImageModel
+    mode: str
+
+    @property
+    def value(self) -> str:
+        return f"{self.model.slug}:{self.mode}"
+
+    @property
+    def is_edit(self) -> bool:
+        return self.mode == Mode.EDIT
+
+    @cached_property
+    def price_micros(self) -> int | None:
+        """What one image at the model's default size costs; None when no provider serves it."""
+        request = GenerationRequest(mode=self.mode, model=self.model.slug, prompt="")
+        try:
+            return generation_quote(request=request).charge_micros
+        except GatewayError:
+            return None
+
+
+def model_options() -> list[ModelOption]:
+    """Every active model in each of its modes, text to image first, in catalog order."""
+    models = list(model_list_active())
+    return [
+        ModelOption(model=model, mode=mode)
+        for mode in Mode.values
+        for model in models
+        if model.has_mode(mode)
+    ]
+
+
+def option_find(options: list[ModelOption], value: str | None) -> ModelOption | None:
+    """The option named `value`: "slug:mode", or a bare slug for the model's first mode."""
+    slug, _, mode = (value or "").partition(":")
+    matches = [o for o in options if o.model.slug == slug and (not mode or o.mode == mode)]
+    matches.sort(key=lambda option: option.model.modes.index(option.mode))
+    return matches[0] if matches else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParameterSpec:
+    """One advanced control: a generation control of the catalog, or a provider's own flag."""
+
+    name: str
+    type: str  # boolean | integer | number | string
+    description: str = ""
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    default: str = ""
+    provider: str = ""  # the provider's name, for its own flags
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ").capitalize()
+
+
+def parameter_specs(*, model: ImageModel, mode: str) -> list[ParameterSpec]:
+    """The advanced controls of `model` in `mode`: the catalog's generation controls (cfg_scale,
+    steps, strength...), then the flags of each provider selling it in that mode, as its adapter
+    lists them, typed from the catalog where the catalog describes them."""
+    described = {data["name"]: data for data in model.docs.get("parameters", [])}
+    specs = [
+        _spec(data)
+        for data in described.values()
+        if data.get("group") == "advanced" and mode in data.get("modes", ())
+    ]
+    names = provider_names()
+    sellers = model.offerings.filter(is_active=True).order_by("provider")
+    for slug in dict.fromkeys(o.provider for o in sellers if mode in o.modes):
+        provider = PROVIDER_CLASSES.get(slug)
+        for name, param in provider.parameters.items() if provider else ():
+            data = described.get(name, {"name": name, "modes": [mode], "description": param.note})
+            if (
+                name in STANDARD_PARAMETERS
+                or param.behaviour == Behaviour.IGNORED
+                or mode not in data.get("modes", ())
+                or any(spec.name == name for spec in specs)
+            ):
+                continue
+            specs.append(_spec(data, provider=names.get(slug, slug)))
+    return specs
+
+
+def _spec(data: dict, *, provider: str = "") -> ParameterSpec:
+    kind = data.get("type", "string")
+    return ParameterSpec(
+        name=data["name"],
+        type=kind if kind in ("boolean", "integer", "number") else "string",
+        description=data.get("description", ""),
+        choices=tuple(data.get("choices", ())),
+        minimum=data.get("min"),
+        maximum=data.get("max"),
+        default=str(data.get("default", "")),
+        provider=provider,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunPrice:
+    """The price of a run (one or several requests) next to the balance, or why there is none."""
+
+    charge_micros: int = 0  # likely: every request on its cheapest route
+    hold_micros: int = 0  # held while it runs: the dearest routes
+    balance_micros: int | None = None  # None for visitors
+    is_demo: bool = False
+    error: str = ""
+
+    @property
+    def is_short(self) -> bool:
+        return (
+            not self.error
+            and self.balance_micros is not None
+            and (self.balance_micros < self.hold_micros)
+        )
+
+
+def run_price(
+    *, requests: list[GenerationRequest], user: AbstractBaseUser, error: str = ""
+) -> RunPrice:
+    balance = account_balance_micros(user_id=user.pk) if user.is_authenticated else None
+    if error:
+        return RunPrice(balance_micros=balance, error=error)
+    try:
+        quotes = [generation_quote(request=request) for request in requests]
+    except GatewayError as exc:
+        return RunPrice(balance_micros=balance, error=exc.message)
+    return RunPrice(
+        charge_micros=sum(quote.charge_micros for quote in quotes),
+        hold_micros=sum(quote.hold_micros for quote in quotes),
+        balance_micros=balance,
+        is_demo=any(quote.routes[0].provider == demo_provider().slug for quote in quotes),
+    )
+
+
+def generation_list_for(
+    *, user: AbstractBaseUser, model: str = "", status: str = ""
+) -> QuerySet[Generation]:
+    """The user's generations, newest first, without the ones deleted from the history."""
+    generations = (
+        Generation.objects.filter(user=user, deleted_at__isnull=True)
         .select_related("model")
-        .prefetch_related("images")[:limit]
+        .prefetch_related("images")
+    )
+    if model:
+        generations = generations.filter(model__slug=model)
+    if status:
+        generations = generations.filter(status=status)
+    return generations
+
+
+def generation_list_recent(*, user: AbstractBaseUser) -> list[Generation]:
+    return list(generation_list_for(user=user)[:RECENT_CARDS])
+
+
+def generation_list_by_ids(*, user: AbstractBaseUser, ids: list) -> list[Generation]:
+    """The user's generations among `ids`, in the order of `ids`."""
+    found = {g.pk: g for g in generation_list_for(user=user).filter(pk__in=ids)}
+    return [found[pk] for pk in ids if pk in found]
+
+
+def image_list_for(*, user: AbstractBaseUser) -> QuerySet[GenerationImage]:
+    """Result images of the user's generations, usable as inputs of an edit."""
+    return (
+        GenerationImage.objects.filter(generation__user=user, generation__deleted_at__isnull=True)
+        .select_related("generation__model")
+        .order_by("-generation__created_at", "index")
     )

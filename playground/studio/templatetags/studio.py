@@ -1,0 +1,84 @@
+"""Template helpers of the playground: a job's phase, its timings and its parameters."""
+
+from datetime import datetime
+
+from django import template
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from playground.gateway.models import Generation
+
+register = template.Library()
+
+PHASES = {
+    "queued": "Queued",
+    "running": "Running",
+    "cancelling": "Cancelling",
+    "succeeded": "Done",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+}
+
+
+@register.filter
+def phase(generation: Generation) -> str:
+    """The status as the card shows it: a cancelled job is "cancelling" until its worker has
+    stopped it upstream and released the credits."""
+    if generation.status == Generation.Status.CANCELLED and generation.finished_at is None:
+        return "cancelling"
+    return generation.status
+
+
+@register.filter
+def phase_label(generation: Generation) -> str:
+    return PHASES[phase(generation)]
+
+
+@register.filter
+def seconds_since(moment: datetime | None) -> int:
+    return max(0, int((timezone.now() - moment).total_seconds())) if moment else 0
+
+
+@register.filter
+def seconds_between(start: datetime | None, end: datetime | None) -> str:
+    """ "2.4 s" between two moments, or "" when one is missing."""
+    if not (start and end):
+        return ""
+    return f"{max(0.0, (end - start).total_seconds()):.1f} s"
+
+
+@register.filter
+def parameter_rows(generation: Generation) -> list[tuple[str, str]]:
+    """The parameters of a run, as label and value, leaving out the ones not set."""
+    params = generation.params
+    rows = [
+        ("Mode", generation.get_mode_display()),
+        ("Size", f"{generation.width} × {generation.height}"),
+        ("Images", str(generation.n)),
+        ("Seed", str(generation.seed)),
+        ("Format", str(params.get("output_format", "png")).upper()),
+        ("Quality", params.get("output_compression")),
+        ("Negative prompt", params.get("negative_prompt")),
+        *(
+            (name.replace("_", " ").capitalize(), value)
+            for name, value in (params.get("extra") or {}).items()
+        ),
+    ]
+    return [(label, _text(value)) for label, value in rows if value not in (None, "")]
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+@register.filter
+def storage_url(name: str) -> str:
+    return default_storage.url(name)
+
+
+@register.filter
+def file_format(content_type: str) -> str:
+    """ "image/png" -> "PNG"."""
+    return content_type.rpartition("/")[2].upper()
