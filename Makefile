@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: run test lint install migrate clean
+.PHONY: run test lint install migrate clean bench
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ run: migrate
 	@echo "  API base URL: http://$(HOST):$(PORT)/v1   (make a key: $(BIN)/python manage.py create_api_key YOU)"
 	@echo
 	@trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/python manage.py db_worker --interval 0.5 & worker=$$!; \
+	$(BIN)/python manage.py run_tasks & worker=$$!; \
 	$(BIN)/uvicorn playground.asgi:application --host $(HOST) --port $(PORT)
 
 test: install tests/js/node_modules/.installed
@@ -41,6 +41,15 @@ test: install tests/js/node_modules/.installed
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The benchmarks of bench/ (bench/README.md): each starts and stops what it needs on loopback.
+bench/.venv-litellm/.installed: bench/requirements-litellm.txt
+	test -x bench/.venv-litellm/bin/python || $(PYTHON) -m venv bench/.venv-litellm
+	bench/.venv-litellm/bin/pip install --quiet -r bench/requirements-litellm.txt
+	touch $@
+
+bench: install bench/.venv-litellm/.installed
+	$(BIN)/python bench/all.py
 
 clean:
 	rm -rf $(VENV) var

@@ -5,6 +5,7 @@ REDIS_URL is set. `hit`/`ahit` count one request for a key; `rate_limited` guard
 import functools
 import time
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
@@ -36,10 +37,7 @@ def hit(key: str, limit: int) -> None:
 
 
 async def ahit(key: str, limit: int) -> None:
-    counter, retry_after = _window(key)
-    await cache.aadd(counter, 0, timeout=WINDOW_SECONDS * 2)
-    if await cache.aincr(counter) > limit:
-        raise RateLimitExceeded(limit, retry_after)
+    await sync_to_async(hit)(key, limit)
 
 
 def client_ip(request: HttpRequest) -> str:

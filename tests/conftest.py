@@ -5,10 +5,10 @@ import time
 
 import pytest
 import uvicorn
-from django.core.asgi import get_asgi_application
 from django.core.cache import cache
 from django.core.management import call_command
 
+from playground.asgi import application
 from tests import factories
 
 pytest_plugins = ["tests.fakes.fixtures"]
@@ -47,7 +47,7 @@ def asgi_server(transactional_db):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(get_asgi_application(), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
     thread.start()

@@ -67,7 +67,7 @@ expect.set_options(timeout=WAIT_MS)
 
 
 class Site:
-    """The site in two processes, uvicorn and `db_worker`, on its own database and media (in a
+    """The site in two processes, uvicorn and `run_tasks`, on its own database and media (in a
     folder of its own: pytest's temporary folders are pruned by other pytest runs). Their output
     goes to test-results/site-<name>.log."""
 
@@ -93,7 +93,7 @@ class Site:
             stderr=subprocess.PIPE,
         )
         self.url = self._announced_url(server)
-        self._manage(["db_worker", "--interval", "0.1", "--no-reload", "--no-startup-delay"])
+        self._manage(["run_tasks", "--interval", "0.1"])
         return self
 
     def stop(self) -> None:

@@ -8,7 +8,7 @@ refunds) first lock the accounts concerned, in primary-key order.
 
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
@@ -34,6 +34,7 @@ from .money import usd_to_micros
 from .selectors import holds_unreleased
 
 API_KEY_SCHEME = "sk-"
+LAST_USED_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most this often
 # Redeem codes: 16 characters from an alphabet without look-alikes (80 bits), shown in fours.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_GROUPS = 4
@@ -338,5 +339,7 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey:
         or not api_key.user.is_active
     ):
         raise InvalidApiKey()
-    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     return api_key

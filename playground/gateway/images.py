@@ -81,14 +81,15 @@ def encode(data: bytes, *, output_format: str, compression: int | None = None) -
     pillow_format, _ = FORMATS[output_format]
     try:
         with Image.open(io.BytesIO(data)) as image:
-            image.load()
             width, height = image.size
             if image.format == pillow_format and (
                 compression is None or output_format not in LOSSY
             ):
+                image.verify()  # the file's structure and checksums, without decoding pixels
                 return EncodedImage(
                     data=data, output_format=output_format, width=width, height=height
                 )
+            image.load()
             if pillow_format == "JPEG" and image.mode not in ("RGB", "L"):
                 image = image.convert("RGB")
             options = {}

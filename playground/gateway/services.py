@@ -85,8 +85,7 @@ async def generation_submit(
     With an `idempotency_key` already used by this user for the same request, nothing new is
     created or charged and the first generation comes back with `created` False.
     """
-    client = client_for("inputs")
-    fetched = [await _fetch_input(url, client) for url in request.image_urls]
+    fetched = [await _fetch_input(url, client_for("inputs")) for url in request.image_urls]
     uploads = [*request.images, *fetched]
     input_names = await asyncio.to_thread(_store_inputs, uploads, request.mask)
     return await sync_to_async(generation_create)(

@@ -1,0 +1,101 @@
+"""Target 2, concurrency: 1,000 API generations at once against a provider that answers after 10 s.
+
+Every request has its own connection and they are all sent together; the run ends when the last
+one is answered. Resident memory of every uvicorn worker is sampled every 50 ms.
+
+    python bench/concurrency.py              one ASGI worker, SQLite
+    python bench/concurrency.py --scale-out  two ASGI workers on PostgreSQL and Redis
+"""
+
+import argparse
+import asyncio
+import time
+
+from common import (
+    LOGS,
+    PROMPT,
+    PeakRss,
+    Row,
+    Target,
+    at_once,
+    failures,
+    fake,
+    finish,
+    prepare,
+    scale_out,
+    site_env,
+    stack,
+    summary,
+    table,
+    uvicorn,
+)
+
+WALL_LIMIT = 13.0
+RSS_LIMIT_MB = 500.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--delay", type=float, default=10.0, help="seconds the provider takes")
+    parser.add_argument("--scale-out", action="store_true")
+    args = parser.parse_args()
+    workers = 2 if args.scale_out else 1
+    with stack("concurrency") as running:
+        upstream = fake(running, "openai", delay=args.delay)
+        env = site_env(running, **(scale_out() if args.scale_out else {}), **upstream.env)
+        key = prepare(env, openai_offering=True)
+        site = uvicorn(running, env, workers=workers)
+        server = running.processes[-1]
+        target = Target(
+            site,
+            "/v1/images/generations",
+            body={"model": "qwen-image", "prompt": PROMPT, "size": "1024x1024"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        asyncio.run(at_once(target, count=4, timeout=60))  # warm up: imports, connections
+        pids = (lambda: server.workers()) if workers > 1 else (lambda: [server.pid])
+        with PeakRss(pids) as rss:
+            started = time.perf_counter()
+            samples = asyncio.run(at_once(target, count=args.requests, timeout=60))
+            wall = time.perf_counter() - started
+    report(samples, wall, rss.peak, args, workers)
+
+
+def report(samples, wall: float, peak: dict[int, float], args, workers: int) -> None:
+    stats = summary(samples)
+    limit = args.delay + (WALL_LIMIT - 10.0)
+    rows = [
+        Row("requests sent together", str(args.requests)),
+        Row("failed", str(stats["failed"]), "0", stats["failed"] == 0),
+        Row(
+            "wall time, first sent to last answered",
+            f"{wall:.2f} s",
+            f"<= {limit:g} s",
+            wall <= limit,
+        ),
+        Row(
+            "latency p50 / p99 / max",
+            f"{stats['p50']:.2f} / {stats['p99']:.2f} / {stats['max']:.2f} s",
+        ),
+    ]
+    for index, mb in enumerate(peak.values()):
+        rows.append(
+            Row(
+                f"peak RSS, worker {index + 1}",
+                f"{mb:.0f} MB",
+                f"< {RSS_LIMIT_MB:g} MB",
+                mb < RSS_LIMIT_MB,
+            )
+        )
+    setup = "PostgreSQL + Redis" if args.scale_out else "SQLite, local-memory cache"
+    notes = [
+        f"{workers} uvicorn worker(s), {setup}; provider delay {args.delay:g} s.",
+        f"Failures: {failures(samples)}. Process logs: {LOGS / 'concurrency'}/.",
+    ]
+    title = "Target 2: 1,000 concurrent generations" + (" (scale-out)" if args.scale_out else "")
+    finish(table(title, rows, notes))
+
+
+if __name__ == "__main__":
+    main()
