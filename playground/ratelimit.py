@@ -1,11 +1,10 @@
 """Fixed-window rate limits kept in the cache: per process by default, shared through Redis when
-REDIS_URL is set. `hit`/`ahit` count one request for a key; `rate_limited` guards a page view.
+REDIS_URL is set. `hit` counts one request for a key; `rate_limited` guards a page view.
 """
 
 import functools
 import time
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
@@ -34,10 +33,6 @@ def hit(key: str, limit: int) -> None:
     cache.add(counter, 0, timeout=WINDOW_SECONDS * 2)
     if cache.incr(counter) > limit:
         raise RateLimitExceeded(limit, retry_after)
-
-
-async def ahit(key: str, limit: int) -> None:
-    await sync_to_async(hit)(key, limit)
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -79,15 +79,22 @@ async def generation_submit(
     base_url: str,
     api_key: ApiKey | None = None,
     idempotency_key: str | None = None,
+    start: bool = False,
 ) -> tuple[Generation, bool]:
     """Check, store the input images, create and hold: `(generation, created)`.
 
-    With an `idempotency_key` already used by this user for the same request, nothing new is
-    created or charged and the first generation comes back with `created` False.
+    With `start`, the generation is created running, for the caller to run it at once
+    (`generation_run`); otherwise it is queued. With an `idempotency_key` already used by this
+    user for the same request, nothing new is created or charged and the first generation comes
+    back with `created` False.
     """
     fetched = [await _fetch_input(url, client_for("inputs")) for url in request.image_urls]
     uploads = [*request.images, *fetched]
-    input_names = await asyncio.to_thread(_store_inputs, uploads, request.mask)
+    input_names = (
+        await asyncio.to_thread(_store_inputs, uploads, request.mask)
+        if uploads or request.mask
+        else None
+    )
     return await sync_to_async(generation_create)(
         user=user,
         request=request,
@@ -96,6 +103,7 @@ async def generation_submit(
         api_key=api_key,
         inputs=input_names,
         idempotency_key=idempotency_key,
+        start=start,
     )
 
 
@@ -179,6 +187,7 @@ def generation_create(
     api_key: ApiKey | None = None,
     inputs: dict | None = None,
     idempotency_key: str | None = None,
+    start: bool = False,
 ) -> tuple[Generation, bool]:
     if idempotency_key:
         existing = Generation.objects.filter(user=user, idempotency_key=idempotency_key).first()
@@ -207,6 +216,7 @@ def generation_create(
                 seed=request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1),
                 routes=[route.as_json() for route in quote.routes],
                 hold_micros=quote.hold_micros,
+                **_started() if start else {},
             )
     except IntegrityError:  # the same idempotency key, created by a concurrent request
         existing = Generation.objects.get(user=user, idempotency_key=idempotency_key)
@@ -237,15 +247,24 @@ async def generation_execute(*, generation_id) -> Generation:
     provider that says the input is bad ends the run. If the caller goes away (the task is
     cancelled) or the user cancels, the upstream jobs are cancelled and nothing is charged.
     """
-    now = timezone.now()
     claimed = await Generation.objects.filter(
         pk=generation_id, status=Generation.Status.QUEUED
-    ).aupdate(status=Generation.Status.RUNNING, started_at=now, heartbeat_at=now)
+    ).aupdate(**_started())
     generation = await Generation.objects.select_related("model").aget(pk=generation_id)
     if not claimed:
         return generation
-
     return await _run(generation)
+
+
+async def generation_run(*, generation: Generation) -> Generation:
+    """Run a generation created running (`generation_submit(start=True)`), as an API call
+    does: no queue, no claim."""
+    return await _run(generation)
+
+
+def _started() -> dict:
+    now = timezone.now()
+    return {"status": Generation.Status.RUNNING, "started_at": now, "heartbeat_at": now}
 
 
 async def generation_resume(*, generation_id) -> Generation:

@@ -19,7 +19,7 @@ from playground.accounts.money import usd_str
 from playground.accounts.selectors import account_balance_micros
 from playground.accounts.services import api_key_authenticate
 from playground.catalog.models import Mode
-from playground.ratelimit import RateLimitExceeded, ahit, client_ip
+from playground.ratelimit import RateLimitExceeded, client_ip, hit
 
 from . import openapi, selectors
 from .errors import (
@@ -36,7 +36,7 @@ from .errors import (
 from .models import Generation
 from .responses import images_body, status_body
 from .schemas import GenerationRequest, parse_generation_request
-from .services import generation_error, generation_execute, generation_submit
+from .services import generation_error, generation_run, generation_submit
 from .tasks import run_generation
 
 logger = logging.getLogger(__name__)
@@ -66,16 +66,8 @@ def api_view(*methods: str, authenticated: bool = True):
         @functools.wraps(view)
         async def wrapper(request: HttpRequest, *args, **kwargs):
             try:
-                await ahit(
-                    f"api-ip:{client_ip(request)}", settings.API_RATE_LIMIT_PER_IP_PER_MINUTE
-                )
-                if request.method not in methods:
-                    raise MethodNotAllowed(
-                        f"{request.method} is not allowed here; use {', '.join(methods)}."
-                    )
+                api_key = await sync_to_async(_admit)(request, methods, authenticated)
                 if authenticated:
-                    api_key = await _authenticate(request)
-                    await ahit(f"api-key:{api_key.pk}", settings.API_RATE_LIMIT_PER_MINUTE)
                     kwargs["api_key"] = api_key
                 response = await view(request, *args, **kwargs)
             except RateLimitExceeded as exc:
@@ -96,13 +88,22 @@ def api_view(*methods: str, authenticated: bool = True):
     return decorator
 
 
-async def _authenticate(request: HttpRequest) -> ApiKey:
+def _admit(request: HttpRequest, methods: tuple[str, ...], authenticated: bool) -> ApiKey | None:
+    """Rate limit by address, check the method, authenticate and rate limit by key: one trip to
+    the sync thread for all of it."""
+    hit(f"api-ip:{client_ip(request)}", settings.API_RATE_LIMIT_PER_IP_PER_MINUTE)
+    if request.method not in methods:
+        raise MethodNotAllowed(f"{request.method} is not allowed here; use {', '.join(methods)}.")
+    if not authenticated:
+        return None
     scheme, _, raw_key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not raw_key.strip():
         raise AuthenticationFailed(
             "Missing API key: send it as 'Authorization: Bearer <key>'.", code="missing_api_key"
         )
-    return await sync_to_async(api_key_authenticate)(raw_key=raw_key.strip())
+    api_key = api_key_authenticate(raw_key=raw_key.strip())
+    hit(f"api-key:{api_key.pk}", settings.API_RATE_LIMIT_PER_MINUTE)
+    return api_key
 
 
 @api_view("POST")
@@ -204,6 +205,7 @@ async def _run(
         source=Generation.Source.API,
         base_url=request.build_absolute_uri("/"),
         idempotency_key=_idempotency_key(request),
+        start=not respond_async,
     )
     if respond_async:
         if created:
@@ -213,7 +215,7 @@ async def _run(
         response["Location"] = f"/v1/generations/{generation.pk}"
     else:
         if created:
-            generation = await generation_execute(generation_id=generation.pk)
+            generation = await generation_run(generation=generation)
         else:
             generation = await selectors.generation_await_finished(pk=generation.pk)
         if generation.status != Generation.Status.SUCCEEDED:
