@@ -12,6 +12,7 @@ import argparse
 
 from common import (
     LOGS,
+    TASK_WORKER,
     Row,
     fake,
     finish,
@@ -66,7 +67,7 @@ def main() -> None:
     ]
     setup = "PostgreSQL + Redis" if args.scale_out else "SQLite"
     notes = [
-        f"{args.workers} worker processes (manage.py {args.worker}), {setup}, provider delay "
+        f"{args.workers} worker processes (manage.py {TASK_WORKER}), {setup}, provider delay "
         f"{args.delay:g} s. Statuses: {statuses}. Logs: {LOGS / 'task_queue'}/."
     ]
     title = "Target 7: playground jobs through the task queue"
