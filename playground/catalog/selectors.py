@@ -11,7 +11,8 @@ def model_list_active() -> QuerySet[ImageModel]:
 
 
 def model_get_active(*, slug: str) -> ImageModel | None:
-    return model_list_active().filter(slug=slug).first()
+    """The model, without its documentation (the gateway's hot path never reads it)."""
+    return model_list_active().defer("docs").filter(slug=slug).first()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,11 +41,14 @@ class ModelEntry:
         return {item.offering.provider: item.provider_name for item in self.offerings}
 
 
-def model_entries(*, slug: str | None = None) -> list[ModelEntry]:
-    """Active models (or the one with `slug`) with their priced offerings, in three queries."""
+def model_entries(*, slug: str | None = None, with_docs: bool = True) -> list[ModelEntry]:
+    """Active models (or the one with `slug`) with their priced offerings, in three queries;
+    `with_docs=False` leaves out the large documentation field."""
     models = model_list_active().prefetch_related(
         Prefetch("offerings", queryset=Offering.objects.filter(is_active=True))
     )
+    if not with_docs:
+        models = models.defer("docs")
     if slug is not None:
         models = models.filter(slug=slug)
     names = provider_names()

@@ -3,8 +3,10 @@
 Both are blocking (CPU or file/S3 I/O); callers on the event loop run them in a thread.
 """
 
+import asyncio
 import io
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
@@ -26,6 +28,18 @@ Image.MAX_IMAGE_PIXELS = 64 * 1024 * 1024
 
 INPUT_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
 MAX_INPUT_PIXELS = 40_000_000
+
+
+# Image work of a process (checking, converting, storing) runs on this one thread: Pillow releases
+# the GIL while it codes, so the thread keeps one core busy and leaves the event loop the other,
+# and cheap requests stay fast while images convert. (Like the pooled HTTP clients, a piece of
+# process-wide infrastructure, not state.)
+_image_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="images")
+
+
+async def off_loop(function, /, *args):
+    """Run `function(*args)` on the image thread."""
+    return await asyncio.get_running_loop().run_in_executor(_image_thread, function, *args)
 
 
 class CorruptImage(ValueError):

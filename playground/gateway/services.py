@@ -91,7 +91,7 @@ async def generation_submit(
     fetched = [await _fetch_input(url, client_for("inputs")) for url in request.image_urls]
     uploads = [*request.images, *fetched]
     input_names = (
-        await asyncio.to_thread(_store_inputs, uploads, request.mask)
+        await images.off_loop(_store_inputs, uploads, request.mask)
         if uploads or request.mask
         else None
     )
@@ -388,7 +388,7 @@ class _Run:
         generation = self.generation
         provider = provider_for(route)
         params = generation.params
-        inputs, mask = await asyncio.to_thread(_read_inputs, params["inputs"])
+        inputs, mask = await images.off_loop(_read_inputs, params["inputs"])
         dropped = foreign_flags(provider.slug)
         extra = {name: value for name, value in params["extra"].items() if name not in dropped}
         per_call = provider.max_images_per_call
@@ -429,7 +429,7 @@ class _Run:
         """Fetch the images the provider made, convert them, store them."""
         produced = [image for result in results for image in result.images][: self.generation.n]
         raw = await _all_or_none(_image_bytes(image, client) for image in produced)
-        return await asyncio.to_thread(_convert_and_store, raw, produced, self.generation.params)
+        return await images.off_loop(_convert_and_store, raw, produced, self.generation.params)
 
     async def report(self, progress: ProviderProgress, provider: str) -> None:
         """Save what the provider reports, keep the heartbeat, and notice a cancel by the user.
