@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from playground.providers.base import GATEWAY_PARAMETERS, Behaviour, Param
 from playground.providers.registry import PROVIDER_CLASSES, configured_providers, demo_provider
 
-from .models import ImageModel, Mode, parse_pixels
+from .models import ImageModel, Mode, ordered_tiers, parse_pixels
 from .selectors import ModelEntry
 
 PARAMETER_GROUPS = {
@@ -146,7 +146,7 @@ def api_parameter_groups(
 
 def size_presets(model: ImageModel) -> list[SizePreset]:
     presets = []
-    for resolution, ratios in model.sizes["tiers"].items():
+    for resolution, ratios in ordered_tiers(model.sizes).items():
         for ratio, pixels in ratios.items():
             width, height = parse_pixels(pixels)
             preset = SizePreset(ratio=ratio, resolution=resolution, width=width, height=height)

@@ -1,3 +1,5 @@
+import math
+
 from django.db import models
 from django.db.models import Q
 
@@ -10,6 +12,24 @@ class Mode(models.TextChoices):
 class PriceUnit(models.TextChoices):
     IMAGE = "image", "per image"
     MEGAPIXEL = "megapixel", "per megapixel"
+
+
+def ordered_tiers(sizes: dict) -> dict[str, dict[str, str]]:
+    """A model's size tiers in a fixed order: smallest tier first, and in each the ratios
+    squarest first, landscape before portrait (1:1, 4:3, 3:4, ...). The order is derived, not
+    stored, because PostgreSQL's jsonb does not keep the order of an object's keys."""
+
+    def tier_area(tier: tuple[str, dict[str, str]]) -> int:
+        return max(width * height for width, height in map(parse_pixels, tier[1].values()))
+
+    def shape(ratio: str) -> tuple[float, bool]:
+        width, height = map(float, ratio.split(":"))
+        return round(abs(math.log(width / height)), 9), height > width
+
+    return {
+        name: {ratio: table[ratio] for ratio in sorted(table, key=shape)}
+        for name, table in sorted(sizes["tiers"].items(), key=tier_area)
+    }
 
 
 def parse_pixels(text: str) -> tuple[int, int]:

@@ -9,13 +9,13 @@ The size data (catalog) looks like::
 Rules: a "WxH" size is used as given (within the model's side limits) and always wins; a "W:H"
 size means the same as `aspect_ratio`. An aspect ratio maps to the supported ratio nearest on a
 log scale (7:1 between 4:1 and 8:1 gives 8:1), a resolution to the nearest tier by pixel count;
-ties go to the entry listed first in the catalog.
+ties go to the squarer ratio, then the landscape one (the order of `ordered_tiers`).
 """
 
 import math
 import re
 
-from playground.catalog.models import parse_pixels
+from playground.catalog.models import ordered_tiers, parse_pixels
 
 from .errors import InvalidRequest
 
@@ -43,7 +43,7 @@ def resolve_size(
                 "or 'W:H' (e.g. '16:9').",
                 param="size",
             )
-    tiers: dict[str, dict[str, str]] = sizes["tiers"]
+    tiers = ordered_tiers(sizes)
     tier_name = sizes["default_resolution"]
     if resolution:
         wanted = tier_megapixels(resolution, param="resolution")

@@ -2,6 +2,7 @@ import asyncio
 import time
 
 from playground.accounts.money import usd_str
+from playground.catalog.models import ordered_tiers
 from playground.catalog.selectors import model_entries
 
 from .models import Generation
@@ -34,7 +35,7 @@ def model_objects(*, slug: str | None = None) -> list[dict]:
             "owned_by": entry.model.vendor.lower(),
             "name": entry.model.name,
             "modes": entry.model.modes,
-            "sizes": entry.model.sizes["tiers"],
+            "sizes": ordered_tiers(entry.model.sizes),
             "default_size": "x".join(map(str, entry.model.default_size)),
             "price_from_usd": usd_str(entry.cheapest.image_price_micros)
             if entry.cheapest

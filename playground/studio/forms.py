@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.functional import lazy
 
 from playground.accounts.money import format_usd
-from playground.catalog.models import ImageModel, Mode
+from playground.catalog.models import ImageModel, Mode, ordered_tiers
 from playground.gateway import images
 from playground.gateway.models import Generation, GenerationImage
 from playground.gateway.schemas import MAX_PROMPT_CHARS, MAX_SEED, OUTPUT_FORMATS, GenerationRequest
@@ -85,7 +85,7 @@ class PromptForm(forms.Form):
         """Aspect-ratio chips and resolution tiers from the models' size tables."""
         if not models:
             return
-        tiers = [tier for model in models for tier in model.sizes["tiers"].items()]
+        tiers = [tier for model in models for tier in ordered_tiers(model.sizes).items()]
         ratios = [(ratio, ratio) for ratio in dict.fromkeys(r for _, t in tiers for r in t)]
         first = models[0].sizes
         self._set_choices("aspect_ratio", [*ratios, *extra_ratios], first["default_ratio"])
@@ -440,7 +440,7 @@ def initial_from_generation(generation: Generation) -> dict:
     preset = next(
         (
             (ratio, tier)
-            for tier, table in sizes["tiers"].items()
+            for tier, table in ordered_tiers(sizes).items()
             for ratio, size in table.items()
             if size == pixels
         ),
