@@ -4,6 +4,8 @@ success and failure paths, then every page reachable by links is crawled."""
 
 import logging
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -107,3 +109,58 @@ def crawl(browser: httpx.Client, origin: str) -> list[httpx.Response]:
             if f"{url.scheme}://{url.netloc}" == origin:
                 queue.append(url.path + (f"?{url.query}" if url.query else ""))
     return responses
+
+
+class _Hook(BaseHTTPRequestHandler):
+    """Records the bodies POSTed to it, as a caller's webhook receiver would get them."""
+
+    bodies: list[bytes] = []
+
+    def do_POST(self):
+        _Hook.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_no_provider_key_in_async_answers_webhooks_or_the_admin(
+    live_server, api_key, user, fakes, caplog, settings, admin_client
+):
+    """The paths the crawl above does not take: a failed job in async mode, its status, the
+    webhook it calls, and the admin's pages of generations (attempts and upstream handles)."""
+    caplog.set_level(logging.DEBUG)
+    settings.FETCH_ALLOW_PRIVATE_HOSTS = True
+    _Hook.bodies = []
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    api = httpx.Client(
+        base_url=f"{live_server.url}/v1", headers={"Authorization": f"Bearer {api_key}"}
+    )
+    for fake in fakes.values():
+        fake.fail_next(500, times=5, message=f"echoing {KEYS[type(fake)]} back")
+    try:
+        accepted = api.post(
+            "/images/generations",
+            json={"model": "qwen-image", "prompt": "later", "webhook_url": hook},
+            headers={"Prefer": "respond-async"},
+        )
+        status = api.get(f"/generations/{accepted.json()['id']}")
+    finally:
+        receiver.shutdown()
+    admin_pages = [
+        admin_client.get("/admin/gateway/generation/"),
+        admin_client.get(f"/admin/gateway/generation/{accepted.json()['id']}/change/"),
+    ]
+
+    assert accepted.status_code == 202
+    assert status.json()["status"] == "failed"
+    assert len(_Hook.bodies) == 1
+    for text in (accepted.text, status.text, _Hook.bodies[0].decode(), caplog.text):
+        assert not leaks(text)
+    for page in admin_pages:
+        assert page.status_code == 200
+        assert not leaks(page.content.decode())
+    assert "[redacted]" in admin_pages[1].content.decode()  # the echo reached the attempts

@@ -11,6 +11,9 @@ Scripting, from any thread:
 - `hang_next(times=, on=)`: hold the response until `release()` (or `stop()`), to outlast a
   client timeout.
 - `malformed_next(times=, on=)`: answer 200 with truncated JSON (corrupt bytes on "file").
+- `drip_next(times=, on=, every=)`: send the right answer, but one byte every `every` seconds,
+  so that no single read times out while the whole answer takes as long as the fake likes;
+  `release()` (or `stop()`) sends the rest at once.
 - `hold_jobs()` / `release_jobs()`: jobs do not finish while held; `delay` (seconds) makes each
   job take that long; `queue_position` and `logs` script what status polls report;
   `job_error` makes jobs fail with that message.
@@ -87,6 +90,7 @@ class Reply:
     body: bytes = b""
     content_type: str = "application/json"
     headers: Mapping[str, str] = field(default_factory=dict)
+    drip: "Fault | None" = None  # send the body a byte at a time, as this fault says
 
 
 def json_reply(status: int, data: Any, headers: Mapping[str, str] | None = None) -> Reply:
@@ -97,6 +101,7 @@ class FaultKind(StrEnum):
     STATUS = "status"  # an error answer
     HANG = "hang"  # no answer until released
     MALFORMED = "malformed"  # a 200 that cannot be parsed
+    DRIP = "drip"  # the right answer, a byte at a time
 
 
 @dataclass
@@ -108,6 +113,7 @@ class Fault:
     message: str = ""
     retry_after: str | None = None
     body: Any = None
+    every: float = 0.0  # seconds between two bytes of a dripped answer
     released: threading.Event = field(default_factory=threading.Event)
 
 
@@ -273,6 +279,9 @@ class FakeServer:
     def malformed_next(self, *, times: int = 1, on: str | None = None) -> None:
         self._add_fault(Fault(FaultKind.MALFORMED, on, times))
 
+    def drip_next(self, *, times: int = 1, on: str | None = None, every: float = 0.05) -> None:
+        self._add_fault(Fault(FaultKind.DRIP, on, times, every=every))
+
     def release(self) -> None:
         """Let every hung response answer."""
         with self._changed:
@@ -391,7 +400,7 @@ class FakeServer:
             if route.name == "file":
                 return Reply(200, CORRUPT_IMAGE, content_type="image/png")
             return Reply(200, MALFORMED_JSON)
-        elif fault is not None:
+        elif fault is not None and fault.kind == FaultKind.STATUS:
             if fault.body is not None:
                 return json_reply(fault.status, fault.body, retry_header(fault.retry_after))
             return self.error_reply(
@@ -399,7 +408,10 @@ class FakeServer:
             )
         if not route.public and not self.authorized(request):
             return self.error_reply(401, "Invalid or missing API key")
-        return route.handler(request, **groups)
+        reply = route.handler(request, **groups)
+        if fault is not None and fault.kind == FaultKind.DRIP:
+            return replace(reply, drip=fault)
+        return reply
 
     def _add_fault(self, fault: Fault) -> None:
         with self._changed:
@@ -412,7 +424,7 @@ class FakeServer:
                     fault.times -= 1
                     if fault.times <= 0:
                         self._faults.remove(fault)
-                    if fault.kind == FaultKind.HANG:
+                    if fault.kind in (FaultKind.HANG, FaultKind.DRIP):
                         self._hung.append(fault)
                     return fault
         return None
@@ -509,7 +521,16 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(reply.body)
+        if reply.drip is None:
+            self.wfile.write(reply.body)
+            return
+        deadline = time.monotonic() + HANG_LIMIT_SECONDS
+        for index in range(len(reply.body)):
+            if reply.drip.released.wait(reply.drip.every) or time.monotonic() > deadline:
+                self.wfile.write(reply.body[index:])
+                return
+            self.wfile.write(reply.body[index : index + 1])
+            self.wfile.flush()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the fake records requests instead of printing them."""

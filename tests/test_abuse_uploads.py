@@ -1,0 +1,365 @@
+"""Bad input on purpose, through the API under uvicorn: uploads that are no image, truncated,
+decompression bombs, animated, too large or too many, and prompts that are huge or hold NUL
+bytes or broken Unicode. Each gets a clear 400 or 413 in OpenAI's envelope, nothing is charged
+or stored, and the server answers the next request.
+
+(A file that is plainly not an image is in tests/test_api_images.py.)
+"""
+
+import base64
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from playground.accounts.models import LedgerEntry
+from playground.gateway.models import Generation
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+EDIT_MODEL = "qwen-image-edit-plus"  # takes several images
+START_MICROS = 1_000_000
+
+
+# Hostile files, built small and fast.
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_claiming(width: int, height: int, *, rows: int = 4) -> bytes:
+    """A well-formed PNG header of `width` x `height` grey pixels, with only `rows` rows of
+    data: a few hundred bytes that would decode into gigabytes."""
+    pixels = zlib.compress(b"\x00" * (1 + width) * rows, 9)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", pixels)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def frames(count: int) -> list[Image.Image]:
+    return [
+        Image.new("RGB", (8, 8), ((n * 7) % 256, (n * 13) % 256, (n * 3) % 256))
+        for n in range(count)
+    ]
+
+
+def animated(image_format: str, count: int) -> bytes:
+    first, *rest = frames(count)
+    out = io.BytesIO()
+    first.save(out, format=image_format, save_all=True, append_images=rest, duration=10)
+    return out.getvalue()
+
+
+def truncated_png() -> bytes:
+    noisy = Image.effect_noise((256, 256), 64).convert("RGB")  # noise does not compress away
+    out = io.BytesIO()
+    noisy.save(out, format="PNG")
+    return out.getvalue()[: len(out.getvalue()) // 2]
+
+
+def corrupt_png() -> bytes:
+    """Every chunk's checksum is right, so a header check passes; the pixels do not decode."""
+    header = struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0)
+    noise = bytes((n * 97 + 13) % 256 for n in range(600))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", b"\x78\x9c" + noise)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+BAD_IMAGES = {
+    "truncated": truncated_png,
+    "decompression bomb (over Pillow's limit)": lambda: png_claiming(60_000, 60_000),
+    "decompression bomb (over our pixel cap)": lambda: png_claiming(7_000, 7_000),
+    "corrupt pixels behind valid checksums": corrupt_png,
+    "GIF with 3000 frames": lambda: animated("GIF", 3000),
+    "animated PNG with 3000 frames": lambda: animated("PNG", 3000),
+    "animated WebP": lambda: animated("WEBP", 300),
+    "a PNG signature and nothing else": lambda: b"\x89PNG\r\n\x1a\n",
+    "empty file": lambda: b"",
+}
+
+
+# Fixtures and helpers
+
+
+@pytest.fixture
+def api(asgi_server, api_key):
+    with httpx.Client(
+        base_url=f"{asgi_server}/v1",
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=60,
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def untouched(user, settings):
+    """`untouched()` asserts that nothing was created, charged or stored since the fixture ran."""
+    media = Path(settings.MEDIA_ROOT)
+    entries = LedgerEntry.objects.count()
+
+    def check() -> None:
+        assert not Generation.objects.exists()
+        assert LedgerEntry.objects.count() == entries
+        assert factories.balance_micros(user) == START_MICROS == factories.ledger_sum_micros(user)
+        files = [path for path in media.rglob("*") if path.is_file()] if media.exists() else []
+        assert files == []
+
+    return check
+
+
+def assert_refused(response: httpx.Response, status: int, param: str | None = "image") -> dict:
+    assert response.status_code == status, response.text[:300]
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == "invalid_request_error"
+    assert error["message"]
+    if param is not None:
+        assert error["param"] == param
+    return error
+
+
+def assert_still_serving(api: httpx.Client) -> None:
+    assert api.get("/models").status_code == 200
+
+
+def edit(api: httpx.Client, *files: tuple[str, bytes], **fields) -> httpx.Response:
+    return api.post(
+        "/images/edits",
+        data={"model": EDIT_MODEL, "prompt": "make it blue"} | fields,
+        files=[("image", (name, data, "image/png")) for name, data in files],
+    )
+
+
+# Uploads
+
+
+@pytest.mark.parametrize("make", BAD_IMAGES.values(), ids=BAD_IMAGES.keys())
+def test_a_bad_image_is_a_400_and_costs_nothing(api, untouched, make):
+    response = edit(api, ("bad.png", make()))
+
+    error = assert_refused(response, 400)
+    assert "image" in error["message"].lower()
+    assert_still_serving(api)
+    untouched()
+
+
+@pytest.mark.parametrize("make", BAD_IMAGES.values(), ids=BAD_IMAGES.keys())
+def test_a_bad_image_by_data_uri_is_a_400_and_costs_nothing(api, untouched, make):
+    data_uri = "data:image/png;base64," + base64.b64encode(make()).decode()
+
+    response = api.post(
+        "/images/edits", json={"model": EDIT_MODEL, "prompt": "x", "image": [data_uri]}
+    )
+
+    assert_refused(response, 400)
+    assert_still_serving(api)
+    untouched()
+
+
+def test_a_bad_mask_is_a_400(api, untouched):
+    response = api.post(
+        "/images/edits",
+        data={"model": EDIT_MODEL, "prompt": "x"},
+        files=[
+            ("image", ("a.png", factories.png_bytes(), "image/png")),
+            ("mask", ("mask.png", png_claiming(60_000, 60_000), "image/png")),
+        ],
+    )
+
+    assert_refused(response, 400, param="mask")
+    untouched()
+
+
+def test_a_100_mb_file_is_a_413(api, untouched):
+    big = factories.png_bytes() + bytes(100 * 1024 * 1024)
+
+    response = edit(api, ("big.png", big))
+
+    error = assert_refused(response, 413)
+    assert error["code"] == "payload_too_large"
+    assert_still_serving(api)
+    untouched()
+
+
+def test_a_100_mb_json_body_is_a_413(api, untouched):
+    data_uri = "data:image/png;base64," + "A" * (101 * 1024 * 1024)
+
+    response = api.post(
+        "/images/edits",
+        content=b'{"prompt": "x", "image": "' + data_uri.encode() + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert_refused(response, 413, param=None)
+    assert_still_serving(api)
+    untouched()
+
+
+def test_a_data_uri_over_the_upload_cap_is_refused(api, untouched, settings):
+    settings.MAX_UPLOAD_BYTES = 10_000
+    data_uri = "data:image/png;base64," + base64.b64encode(bytes(20_000)).decode()
+
+    response = api.post(
+        "/images/edits", json={"model": EDIT_MODEL, "prompt": "x", "image": [data_uri]}
+    )
+
+    error = assert_refused(response, 400)
+    assert "larger than" in error["message"]
+    untouched()
+
+
+@pytest.mark.parametrize("count", [20, 150])
+def test_too_many_files_is_a_400(api, untouched, count):
+    png = factories.png_bytes(8, 8)
+
+    response = edit(api, *((f"{n}.png", png) for n in range(count)))
+
+    error = assert_refused(response, 400)
+    assert "too many" in error["message"].lower()
+    assert_still_serving(api)
+    untouched()
+
+
+def test_too_many_image_urls_is_a_400(api, untouched):
+    data_uri = "data:image/png;base64," + base64.b64encode(factories.png_bytes(8, 8)).decode()
+
+    response = api.post(
+        "/images/edits", json={"model": EDIT_MODEL, "prompt": "x", "image": [data_uri] * 20}
+    )
+
+    error = assert_refused(response, 400)
+    assert "too many" in error["message"].lower()
+    untouched()
+
+
+def test_a_multipart_body_without_a_boundary_is_a_400(api, untouched):
+    response = api.post(
+        "/images/edits", content=b"garbage", headers={"Content-Type": "multipart/form-data"}
+    )
+
+    assert_refused(response, 400, param=None)
+    untouched()
+
+
+def test_thousands_of_form_fields_is_a_400(api, untouched):
+    fields = {f"field{n}": "1" for n in range(2000)}
+
+    response = edit(api, ("a.png", factories.png_bytes()), **fields)
+
+    assert_refused(response, 400, param=None)
+    untouched()
+
+
+def test_one_bad_image_among_good_ones_stores_nothing(api, untouched):
+    response = edit(api, ("good.png", factories.png_bytes()), ("bad.png", truncated_png()))
+
+    assert_refused(response, 400)
+    untouched()
+
+
+# Prompts
+
+
+PROMPTS = {
+    "huge": ("x" * 8001, "prompt"),
+    "ten megabytes": ("x" * (10 * 1024 * 1024), "prompt"),
+    "NUL byte": ("a lighthouse\x00 at dawn", "prompt"),
+    "lone surrogate": ("a lighthouse \ud800 at dawn", "prompt"),
+    "blank": (" \t\n ", "prompt"),
+}
+
+
+@pytest.mark.parametrize(("prompt", "param"), PROMPTS.values(), ids=PROMPTS.keys())
+def test_a_bad_prompt_is_refused_and_costs_nothing(api, untouched, prompt, param):
+    body = '{"model": "qwen-image", "size": "256x256", "prompt": ' + _json_string(prompt) + "}"
+
+    response = api.post(
+        "/images/generations",
+        content=body.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert_refused(response, 400, param=param)
+    assert_still_serving(api)
+    untouched()
+
+
+FORM_PROMPTS = {name: value for name, value in PROMPTS.items() if name != "lone surrogate"}
+
+
+@pytest.mark.parametrize(("prompt", "param"), FORM_PROMPTS.values(), ids=FORM_PROMPTS.keys())
+def test_a_bad_prompt_in_a_form_is_refused(api, untouched, prompt, param):
+    response = api.post(
+        "/images/edits",
+        content=_form(prompt.encode(), factories.png_bytes()),
+        headers={"Content-Type": "multipart/form-data; boundary=BOUNDARY"},
+    )
+
+    assert_refused(response, 400, param=param)
+    assert_still_serving(api)
+    untouched()
+
+
+def test_bytes_that_are_not_utf8_in_a_form_are_read_as_replacement_characters(api, user):
+    response = api.post(
+        "/images/edits",
+        content=_form(b"a lighthouse \xff\xfe at dawn", factories.png_bytes()),
+        headers={"Content-Type": "multipart/form-data; boundary=BOUNDARY"},
+    )
+
+    assert response.status_code == 200, response.text
+    assert Generation.objects.get(user=user).prompt == "a lighthouse \ufffd\ufffd at dawn"
+    assert factories.ledger_sum_micros(user) == factories.balance_micros(user)
+
+
+def test_odd_but_valid_unicode_is_drawn_and_charged_normally(api, user):
+    prompt = "‮ a lighthouse ﻿ e\u0301 🌊 at dawn 灯台 ‏"
+
+    response = api.post(
+        "/images/generations", json={"model": "qwen-image", "prompt": prompt, "size": "256x256"}
+    )
+
+    assert response.status_code == 200, response.text
+    generation = Generation.objects.get(user=user)
+    assert generation.prompt == prompt
+    assert factories.balance_micros(user) == START_MICROS - generation.cost_micros
+    assert factories.ledger_sum_micros(user) == factories.balance_micros(user)
+
+
+def _json_string(text: str) -> str:
+    """`text` as a JSON string literal, lone surrogates escaped as a client could send them."""
+    return '"' + "".join(_escape(ch) for ch in text) + '"'
+
+
+def _escape(ch: str) -> str:
+    if ch in '"\\' or ord(ch) < 0x20 or 0xD800 <= ord(ch) <= 0xDFFF:
+        return f"\\u{ord(ch):04x}"
+    return ch
+
+
+def _form(prompt: bytes, image: bytes) -> bytes:
+    """A multipart body by hand, so the prompt's bytes go out exactly as given."""
+    return (
+        b"--BOUNDARY\r\n"
+        b'Content-Disposition: form-data; name="model"\r\n\r\n' + EDIT_MODEL.encode() + b"\r\n"
+        b"--BOUNDARY\r\n"
+        b'Content-Disposition: form-data; name="prompt"\r\n\r\n' + prompt + b"\r\n"
+        b"--BOUNDARY\r\n"
+        b'Content-Disposition: form-data; name="image"; filename="a.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n" + image + b"\r\n"
+        b"--BOUNDARY--\r\n"
+    )
