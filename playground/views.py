@@ -56,10 +56,14 @@ def _storage_ok() -> bool:
 @require_GET
 def media_file(request, name: str):
     """Serve a stored file. Names of result images are unguessable, so no session is needed."""
-    if ".." in name.split("/") or not default_storage.exists(name):
+    if ".." in name.split("/") or name.endswith("/") or not default_storage.exists(name):
         raise Http404("No such file.")
+    try:
+        stored = default_storage.open(name, "rb")
+    except (IsADirectoryError, FileNotFoundError):
+        raise Http404("No such file.") from None
     content_type, _ = mimetypes.guess_type(name)
-    response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
+    response = FileResponse(stored, content_type=content_type)
     response["Cache-Control"] = "private, max-age=31536000, immutable"
     response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -24,8 +24,16 @@ async def is_open(slug: str) -> bool:
 
 
 async def record_failure(slug: str) -> None:
-    await cache.aadd(_failures(slug), 0, timeout=FAILURE_MEMORY_SECONDS)
-    if await cache.aincr(_failures(slug)) >= THRESHOLD:
+    key = _failures(slug)
+    if await cache.aadd(key, 1, timeout=FAILURE_MEMORY_SECONDS):
+        failures = 1
+    else:
+        try:
+            failures = await cache.aincr(key)
+        except ValueError:  # a success of the same provider deleted the count meanwhile
+            await cache.aset(key, 1, timeout=FAILURE_MEMORY_SECONDS)
+            failures = 1
+    if failures >= THRESHOLD:
         await cache.aset(_open(slug), True, timeout=COOLDOWN_SECONDS)
 
 

@@ -81,6 +81,14 @@ class UpstreamFailed(GatewayError):
     code = "provider_failed"
 
 
+class ServiceUnavailable(GatewayError):
+    """The database could not be reached or stayed locked: a 503 the SDKs retry."""
+
+    status = 503
+    type = "server_error"
+    code = "service_unavailable"
+
+
 class NoProvider(GatewayError):
     status = 503
     type = "upstream_error"

@@ -285,6 +285,9 @@ async def _run(generation: Generation, *, resume: bool = False) -> Generation:
     except asyncio.CancelledError:  # the API caller went away
         await asyncio.shield(run.cancel())
         raise
+    except Exception:  # a bug: end the generation and release its hold, then let it surface
+        await asyncio.shield(run.cancel(error=UpstreamFailed("The gateway failed unexpectedly.")))
+        raise
     return await Generation.objects.select_related("model").aget(pk=generation.pk)
 
 
@@ -419,11 +422,15 @@ class _Run:
         async def progressed(progress: ProviderProgress) -> None:
             await self.report(progress, provider.slug)
 
-        results = await _all_or_none(
-            provider.generate(job, client, on_submitted=submitted, on_progress=progressed)
-            for job in jobs
-        )
-        return await self._store(results, client)
+        try:
+            results = await _all_or_none(
+                provider.generate(job, client, on_submitted=submitted, on_progress=progressed)
+                for job in jobs
+            )
+            return await self._store(results, client)
+        except (ProviderError, images.CorruptImage):
+            await self.cancel_upstream()  # before a retry or the next provider
+            raise
 
     async def _store(self, results: list[ProviderResult], client) -> list[StoredImage]:
         """Fetch the images the provider made, convert them, store them."""
@@ -450,17 +457,27 @@ class _Run:
         if not still_running:
             raise JobCancelled()
 
-    async def cancel(self) -> None:
-        """Cancel the upstream jobs (best effort) and end the generation as cancelled."""
-        for route, handle in self.handles:
+    async def cancel(self, *, error: GatewayError | None = None) -> None:
+        """Cancel the upstream jobs and end the generation: cancelled, or failed with `error`.
+        Either way nothing is charged."""
+        await self.cancel_upstream()
+        await sync_to_async(_generation_finish)(
+            generation=self.generation,
+            attempts=self.attempts,
+            error=error,
+            cancelled=error is None,
+        )
+
+    async def cancel_upstream(self) -> None:
+        """Ask the providers to stop the jobs this run submitted (best effort): a job given up
+        on would otherwise run on, and be billed."""
+        handles, self.handles = self.handles, []
+        for route, handle in handles:
             provider = provider_for(route)
             try:
                 await provider.cancel(handle, client_for(provider.slug))
             except ProviderError:
                 logger.warning("upstream cancel failed", extra={"provider": route["provider"]})
-        await sync_to_async(_generation_finish)(
-            generation=self.generation, attempts=self.attempts, cancelled=True
-        )
 
 
 async def _all_or_none(coroutines) -> list:

@@ -30,6 +30,7 @@ from .errors import (
     NotFound,
     PayloadTooLarge,
     RateLimited,
+    ServiceUnavailable,
     as_gateway_error,
     error_response,
 )
@@ -47,14 +48,6 @@ DATABASE_UNAVAILABLE = (
     "is charged at most once."
 )
 DATABASE_RETRY_AFTER_SECONDS = 2
-
-
-class ServiceUnavailable(GatewayError):
-    """The database could not be reached or stayed locked: a 503 the SDKs retry."""
-
-    status = 503
-    type = "server_error"
-    code = "service_unavailable"
 
 
 def api_view(*methods: str, authenticated: bool = True):
@@ -80,6 +73,9 @@ def api_view(*methods: str, authenticated: bool = True):
                 logger.exception("database unavailable", extra={"path": request.path})
                 response = error_response(ServiceUnavailable(DATABASE_UNAVAILABLE))
                 response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+            except Exception:  # a bug: logged with its traceback, answered in the envelope
+                logger.exception("unexpected error", extra={"path": request.path})
+                response = error_response(GatewayError("The gateway failed unexpectedly."))
             response["x-request-id"] = f"req_{uuid.uuid4().hex}"
             return response
 

@@ -60,13 +60,19 @@ class HttpProvider(Provider):
     ) -> Any:
         """The parsed JSON answer of one authenticated call; anything else raises."""
         try:
-            response = await client.request(
-                method,
-                url,
-                headers={"Authorization": f"{self.auth_scheme} {self.api_key}", **(headers or {})},
-                **request,
-            )
-        except httpx.TimeoutException as exc:
+            # Each read has the client's timeout, and so has the whole answer: a provider that
+            # drips its answer a byte at a time must not hold the job for as long as it likes.
+            async with asyncio.timeout(client.timeout.read):
+                response = await client.request(
+                    method,
+                    url,
+                    headers={
+                        "Authorization": f"{self.auth_scheme} {self.api_key}",
+                        **(headers or {}),
+                    },
+                    **request,
+                )
+        except (httpx.TimeoutException, TimeoutError) as exc:
             raise ProviderUnavailable(f"{self.label} did not answer in time") from exc
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ProviderUnavailable(
