@@ -20,19 +20,10 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from playground.accounts.services import api_key_create
 from playground.gateway.models import Generation
 from tests import factories
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 LOAD_TIMEOUT_MS = 15_000
 FAVICON = "/favicon.ico"  # asked for by the browser itself: see test_the_site_has_a_favicon
 # Recorded in the page before any of its scripts run.

@@ -35,20 +35,11 @@ from playwright.sync_api import (
 from playground.accounts.money import format_usd, usd_to_micros
 from playground.providers.registry import PROVIDER_CLASSES
 from tests import factories
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.fakes.fal import FalFake
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "test-results"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 STARTUP_SECONDS = 60
 WAIT_MS = 20_000
 PHONE = {"width": 390, "height": 844}
