@@ -5,8 +5,6 @@ when the generation was created, so the worker can build the same answer."""
 import base64
 from urllib.parse import urljoin
 
-from asgiref.sync import sync_to_async
-
 from playground.accounts.money import usd_str
 
 from . import images
@@ -19,7 +17,7 @@ async def images_body(generation: Generation) -> dict:
     data = []
     async for image in generation.images.order_by("index"):
         if as_b64:
-            raw = await sync_to_async(images.read, thread_sensitive=False)(image.file.name)
+            raw = await images.off_loop(images.read, image.file.name)
             data.append({"b64_json": base64.b64encode(raw).decode(), "revised_prompt": None})
         else:
             url = urljoin(generation.params["base_url"], image.file.url)
