@@ -57,23 +57,21 @@ WAIT_SECONDS = 20
 
 
 @pytest.fixture
-def fast_providers(monkeypatch, fast_polling):
+def fast_providers(monkeypatch):
     """Short provider timeouts: reads give up after 0.5 s, a job after 0.3 s of polling."""
     monkeypatch.setenv("PROVIDER_READ_TIMEOUT_SECONDS", str(READ_TIMEOUT_SECONDS))
     monkeypatch.setattr(FalProvider, "max_wait", MAX_WAIT_SECONDS)
 
 
 @pytest.fixture
-def fal(fal_fake, provider_env, fast_providers):
-    provider_env(fal_fake)
-    return fal_fake
+def fal(fal, fast_providers):
+    """The configured fal fake (tests/fakes/fixtures.py), with short provider timeouts."""
+    return fal
 
 
 @pytest.fixture
-def replicate(replicate_fake, provider_env, fast_providers):
-    replicate_fake.wait_cap = 0
-    provider_env(replicate_fake)
-    return replicate_fake
+def replicate(replicate, fast_providers):
+    return replicate
 
 
 @pytest.fixture

@@ -24,19 +24,6 @@ def client(live_server, api_key):
     return openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=api_key, max_retries=0)
 
 
-@pytest.fixture
-def fal(fal_fake, provider_env, fast_polling):
-    provider_env(fal_fake)
-    return fal_fake
-
-
-@pytest.fixture
-def replicate(replicate_fake, provider_env, fast_polling):
-    replicate_fake.wait_cap = 0
-    provider_env(replicate_fake)
-    return replicate_fake
-
-
 def last_generation() -> Generation:
     return Generation.objects.latest("created_at")
 

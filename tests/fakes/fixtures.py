@@ -83,6 +83,22 @@ def provider_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[FakeServer], None
     return use
 
 
+@pytest.fixture
+def fal(fal_fake, provider_env, fast_polling) -> FalFake:
+    """The fal fake, configured as the site's fal provider, polled fast."""
+    provider_env(fal_fake)
+    return fal_fake
+
+
+@pytest.fixture
+def replicate(replicate_fake, provider_env, fast_polling) -> ReplicateFake:
+    """The Replicate fake, configured as the site's Replicate provider: answers are polled
+    (no `Prefer: wait` hold), fast."""
+    replicate_fake.wait_cap = 0
+    provider_env(replicate_fake)
+    return replicate_fake
+
+
 def adapter_for(fake: FakeServer, *, api_key: str | None = None) -> Provider:
     """The adapter of `fake`'s protocol, pointed at it, with `api_key` (default: the right one)."""
     cls = ADAPTERS[type(fake)]
