@@ -109,12 +109,7 @@ def test_a_settle_arriving_after_the_sweep_changes_nothing(live_server, user, ca
     (generation,) = queue_jobs(live_server.url, user, 1)
     credits_release_stale(held_before=timezone.now())
 
-    settled = credits_settle(
-        user_id=user.pk,
-        api_key_id=None,
-        generation_id=generation.pk,
-        cost_micros=generation.hold_micros,
-    )
+    settled = credits_settle(generation_id=generation.pk, cost_micros=generation.hold_micros)
 
     assert settled is False
     assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CAPTURE).exists()
@@ -136,12 +131,7 @@ def test_the_sweep_racing_settles_releases_each_hold_exactly_once(live_server, c
 
     def settle(generation: Generation):
         return in_thread(
-            lambda: credits_settle(
-                user_id=user.pk,
-                api_key_id=None,
-                generation_id=generation.pk,
-                cost_micros=generation.hold_micros,
-            )
+            lambda: credits_settle(generation_id=generation.pk, cost_micros=generation.hold_micros)
         )
 
     with ThreadPoolExecutor(len(generations) + 1) as pool:

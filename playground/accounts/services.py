@@ -1,9 +1,11 @@
 """Everything that changes accounts, balances, API keys and redeem codes.
 
-Every balance change goes through `_move`: one conditional UPDATE (never read-modify-write) plus
-the ledger row, in one transaction, so the balance always equals the ledger's sum and can never
-go below zero. Services that must see which rows already exist (settling, the stale-hold sweep,
-refunds) first lock the accounts concerned, in primary-key order.
+Every balance change is an UPDATE (conditional where it takes, never read-modify-write) plus
+its ledger rows, in one transaction, so the balance always equals the ledger's sum and can never
+go below zero: `_move` for one row, `_release` for settling a hold. The ledger takes one hold,
+release, capture and refund per generation, so settling twice fails on its unique index;
+services that must see which rows already exist (the stale-hold sweep, refunds) first lock the
+accounts concerned, in primary-key order.
 """
 
 import secrets
@@ -14,7 +16,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -114,18 +116,18 @@ def credits_adjust(
     )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def credits_hold(
-    *, user_id: int, api_key_id: int | None, generation_id, amount_micros: int
+    *, user: AbstractBaseUser, api_key_id: int | None, generation_id, amount_micros: int
 ) -> None:
     """Reserve `amount_micros` for a generation, or raise if the balance or key limit is short."""
     if amount_micros < 0:
         raise ValueError("a hold must not be negative")
-    account_id = Account.objects.filter(user_id=user_id).values_list("pk", flat=True).first()
-    if account_id is None:
+    account = getattr(user, "account", None)  # API key authentication loads it with the user
+    if account is None:
         raise InsufficientCredits()
     _move(
-        account_id=account_id,
+        account_id=account.pk,
         amount_micros=-amount_micros,
         kind=LedgerEntry.Kind.HOLD,
         generation_id=generation_id,
@@ -135,20 +137,26 @@ def credits_hold(
         _api_key_spend(api_key_id=api_key_id, amount_micros=amount_micros)
 
 
-@transaction.atomic
-def credits_settle(
-    *, user_id: int, api_key_id: int | None, generation_id, cost_micros: int
-) -> bool:
-    """Release a generation's hold and capture what it cost (0 for a failure).
+@transaction.atomic(savepoint=False)
+def credits_settle(*, generation_id, cost_micros: int) -> bool:
+    """Release a generation's hold and capture what it cost (0 for a failure), charging the
+    account and key the hold named.
 
     Settling twice, or after the stale-hold sweep released the hold, is a no-op that returns
-    False. The key charged is the one the hold named (the gateway passes the same `api_key_id`).
+    False: the ledger takes one release per generation.
     """
-    Account.objects.select_for_update().filter(user_id=user_id).first()
-    hold = holds_unreleased().filter(generation_id=generation_id).first()
+    hold = (
+        LedgerEntry.objects.filter(generation_id=generation_id, kind=LedgerEntry.Kind.HOLD)
+        .only("account_id", "amount_micros", "generation_id", "api_key_id")
+        .first()
+    )
     if hold is None:
         return False
-    _release(hold=hold, cost_micros=cost_micros)
+    try:
+        with transaction.atomic():
+            _release(hold=hold, cost_micros=cost_micros)
+    except IntegrityError:  # the hold was released already
+        return False
     return True
 
 
@@ -203,25 +211,30 @@ def credits_refund(*, capture: LedgerEntry, memo: str, created_by: AbstractBaseU
 
 
 def _release(*, hold: LedgerEntry, cost_micros: int, memo: str = "") -> None:
-    """Give a hold back whole and charge `cost_micros`; the caller holds the account's lock."""
+    """Give a hold back whole and charge `cost_micros`, in one balance update and one insert.
+
+    The account is updated first, so its row lock is taken before the ledger's unique index
+    entry, in the same order as the stale-hold sweep takes them: the two never deadlock, and
+    a second release of the same hold fails on the index."""
     held_micros = -hold.amount_micros
     if not 0 <= cost_micros <= held_micros:
         raise ValueError(f"cost {cost_micros} is outside the hold of {held_micros}")
-    links = {"generation_id": hold.generation_id, "api_key_id": hold.api_key_id}
-    _move(
-        account_id=hold.account_id,
-        amount_micros=held_micros,
-        kind=LedgerEntry.Kind.RELEASE,
-        memo=memo,
-        **links,
+    Account.objects.filter(pk=hold.account_id).update(
+        balance_micros=F("balance_micros") + (held_micros - cost_micros)
     )
+    links = {
+        "account_id": hold.account_id,
+        "generation_id": hold.generation_id,
+        "api_key_id": hold.api_key_id,
+    }
+    entries = [
+        LedgerEntry(kind=LedgerEntry.Kind.RELEASE, amount_micros=held_micros, memo=memo, **links)
+    ]
     if cost_micros:
-        _move(
-            account_id=hold.account_id,
-            amount_micros=-cost_micros,
-            kind=LedgerEntry.Kind.CAPTURE,
-            **links,
+        entries.append(
+            LedgerEntry(kind=LedgerEntry.Kind.CAPTURE, amount_micros=-cost_micros, **links)
         )
+    LedgerEntry.objects.bulk_create(entries)
     if hold.api_key_id is not None and held_micros != cost_micros:
         ApiKey.objects.filter(pk=hold.api_key_id).update(
             spent_micros=F("spent_micros") - (held_micros - cost_micros)
@@ -330,7 +343,9 @@ def api_key_revoke(*, api_key: ApiKey) -> bool:
 def api_key_authenticate(*, raw_key: str) -> ApiKey:
     """The usable key that `raw_key` is, or `InvalidApiKey`. Hashes compare in constant time."""
     api_key = (
-        ApiKey.objects.select_related("user").filter(prefix=raw_key[: ApiKey.PREFIX_LENGTH]).first()
+        ApiKey.objects.select_related("user__account")
+        .filter(prefix=raw_key[: ApiKey.PREFIX_LENGTH])
+        .first()
     )
     if (
         api_key is None

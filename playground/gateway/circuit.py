@@ -2,7 +2,11 @@
 
 After `THRESHOLD` failures in a row a provider is skipped for `COOLDOWN_SECONDS`; when that
 runs out the next request probes it again, and one more failure opens the circuit at once.
+A request reads the breakers of all its providers at once when it starts (`health`).
 """
+
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.core.cache import cache
 
@@ -19,8 +23,23 @@ def _open(slug: str) -> str:
     return f"circuit:{slug}:open"
 
 
-async def is_open(slug: str) -> bool:
-    return bool(await cache.aget(_open(slug)))
+@dataclass(frozen=True)
+class Health:
+    """What the breakers of some providers said: which are open (to be skipped) and which have
+    failures counted (a success must clear them)."""
+
+    open: frozenset[str]
+    failing: frozenset[str]
+
+
+async def health(slugs: Iterable[str]) -> Health:
+    """The breakers of `slugs`, in one read of the cache."""
+    slugs = list(dict.fromkeys(slugs))
+    found = await cache.aget_many([key(slug) for slug in slugs for key in (_open, _failures)])
+    return Health(
+        open=frozenset(slug for slug in slugs if found.get(_open(slug))),
+        failing=frozenset(slug for slug in slugs if found.get(_failures(slug))),
+    )
 
 
 async def record_failure(slug: str) -> None:

@@ -12,10 +12,11 @@ from .models import Generation
 
 
 async def images_body(generation: Generation) -> dict:
-    """OpenAI's `{"created", "data": [...]}` for a generation that succeeded."""
+    """OpenAI's `{"created", "data": [...]}` for a generation that succeeded, read with its
+    images (`selectors.generations_answerable`)."""
     as_b64 = generation.params["response_format"] == "b64_json"
     data = []
-    async for image in generation.images.order_by("index"):
+    for image in generation.image_list:
         if as_b64:
             raw = await images.off_loop(images.read, image.file.name)
             data.append({"b64_json": base64.b64encode(raw).decode(), "revised_prompt": None})

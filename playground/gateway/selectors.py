@@ -1,6 +1,8 @@
 import asyncio
 import time
 
+from django.db.models import Prefetch, QuerySet
+
 from playground.accounts.money import usd_str
 from playground.catalog.models import ordered_tiers
 from playground.catalog.selectors import model_entries
@@ -11,15 +13,23 @@ FINISH_POLL_SECONDS = 0.25
 FINISH_WAIT_SECONDS = 900
 
 
+def generations_answerable() -> QuerySet[Generation]:
+    """Generations with what an answer about them reads: the model, and the images in order
+    as `image_list` (which `generation_finish` also sets)."""
+    return Generation.objects.select_related("model").prefetch_related(
+        Prefetch("images", to_attr="image_list")
+    )
+
+
 async def generation_aget(*, pk, user_id: int) -> Generation | None:
-    return await Generation.objects.select_related("model").filter(pk=pk, user_id=user_id).afirst()
+    return await generations_answerable().filter(pk=pk, user_id=user_id).afirst()
 
 
 async def generation_await_finished(*, pk) -> Generation:
     """The generation once it has finished (a retry with the same key while the first runs)."""
     deadline = time.monotonic() + FINISH_WAIT_SECONDS
     while True:
-        generation = await Generation.objects.select_related("model").aget(pk=pk)
+        generation = await generations_answerable().aget(pk=pk)
         if generation.is_finished or time.monotonic() > deadline:
             return generation
         await asyncio.sleep(FINISH_POLL_SECONDS)

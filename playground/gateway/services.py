@@ -49,6 +49,7 @@ from .models import Generation, GenerationImage
 from .normalize import resolve_size
 from .router import Route, provider_for, route_plan
 from .schemas import MAX_SEED, GenerationRequest
+from .selectors import generations_answerable
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +160,11 @@ def generation_quote(*, request: GenerationRequest) -> Quote:
             param="model",
             code="model_not_found",
         )
+    return model_quote(model=model, request=request)
+
+
+def model_quote(*, model: ImageModel, request: GenerationRequest) -> Quote:
+    """`generation_quote` for a model already loaded (its offerings too, when prefetched)."""
     if not model.has_mode(request.mode):
         raise InvalidRequest(
             f"The model '{model.slug}' does not support {request.mode}; it supports "
@@ -200,7 +206,8 @@ def generation_create(
         "fingerprint": request.fingerprint(),
     }
     try:
-        with transaction.atomic():
+        # A savepoint only where a concurrent request may have taken the idempotency key.
+        with transaction.atomic(savepoint=idempotency_key is not None):
             generation = Generation.objects.create(
                 user=user,
                 api_key=api_key,
@@ -218,11 +225,14 @@ def generation_create(
                 hold_micros=quote.hold_micros,
                 **_started() if start else {},
             )
-    except IntegrityError:  # the same idempotency key, created by a concurrent request
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # The same idempotency key, created by a concurrent request.
         existing = Generation.objects.get(user=user, idempotency_key=idempotency_key)
         return _replayable(existing, request), False
     credits_hold(
-        user_id=user.pk,
+        user=user,
         api_key_id=api_key.pk if api_key else None,
         generation_id=generation.pk,
         amount_micros=generation.hold_micros,
@@ -250,10 +260,9 @@ async def generation_execute(*, generation_id) -> Generation:
     claimed = await Generation.objects.filter(
         pk=generation_id, status=Generation.Status.QUEUED
     ).aupdate(**_started())
-    generation = await Generation.objects.select_related("model").aget(pk=generation_id)
     if not claimed:
-        return generation
-    return await _run(generation)
+        return await generations_answerable().aget(pk=generation_id)
+    return await _run(await Generation.objects.select_related("model").aget(pk=generation_id))
 
 
 async def generation_run(*, generation: Generation) -> Generation:
@@ -270,25 +279,25 @@ def _started() -> dict:
 async def generation_resume(*, generation_id) -> Generation:
     """Finish a running generation whose worker died, from the upstream jobs it saved: they
     were submitted (and paid for) once, so they are collected rather than submitted again."""
-    generation = await Generation.objects.select_related("model").aget(pk=generation_id)
+    generation = await generations_answerable().aget(pk=generation_id)
     if generation.status != Generation.Status.RUNNING:
         return generation
     return await _run(generation, resume=True)
 
 
 async def _run(generation: Generation, *, resume: bool = False) -> Generation:
+    """Run it to the end; the generation as it ended, with its images."""
     run = _Run(generation)
     try:
-        await run.go(resume=resume)
+        return await run.go(resume=resume)
     except JobCancelled:
-        await run.cancel()
+        return await run.cancel()
     except asyncio.CancelledError:  # the API caller went away
         await asyncio.shield(run.cancel())
         raise
     except Exception:  # a bug: end the generation and release its hold, then let it surface
         await asyncio.shield(run.cancel(error=UpstreamFailed("The gateway failed unexpectedly.")))
         raise
-    return await Generation.objects.select_related("model").aget(pk=generation.pk)
 
 
 def generation_error(generation: Generation) -> GatewayError:
@@ -311,14 +320,16 @@ class _Run:
         self.last_report: dict | None = None
         self.last_check = time.monotonic()
 
-    async def go(self, *, resume: bool = False) -> None:
+    async def go(self, *, resume: bool = False) -> Generation:
         """Try the routes; with `resume`, first collect the upstream jobs a dead worker left."""
         generation = self.generation
         error: GatewayError = UpstreamFailed("Every provider failed for this request.")
         saved = self._saved_route() if resume else None
         plan = [(saved, self._collect_saved)] if saved else []
+        health = await circuit.health(route["provider"] for route in generation.routes)
         plan += [
-            (route, self._produce_with_retries) for route in await _usable_routes(generation.routes)
+            (route, self._produce_with_retries)
+            for route in _usable_routes(generation.routes, health)
         ]
         for route, produce in plan:
             started = time.monotonic()
@@ -342,12 +353,12 @@ class _Run:
                 await circuit.record_failure(route["provider"])
                 continue
             self.attempts.append(_attempt(route, started, status=200, error=""))
-            await circuit.record_success(route["provider"])
-            await sync_to_async(_generation_finish)(
+            if route["provider"] in health.failing:
+                await circuit.record_success(route["provider"])
+            return await sync_to_async(_generation_finish)(
                 generation=generation, attempts=self.attempts, route=route, stored=stored
             )
-            return
-        await sync_to_async(_generation_finish)(
+        return await sync_to_async(_generation_finish)(
             generation=generation, attempts=self.attempts, error=error
         )
 
@@ -457,11 +468,11 @@ class _Run:
         if not still_running:
             raise JobCancelled()
 
-    async def cancel(self, *, error: GatewayError | None = None) -> None:
+    async def cancel(self, *, error: GatewayError | None = None) -> Generation:
         """Cancel the upstream jobs and end the generation: cancelled, or failed with `error`.
         Either way nothing is charged."""
         await self.cancel_upstream()
-        await sync_to_async(_generation_finish)(
+        return await sync_to_async(_generation_finish)(
             generation=self.generation,
             attempts=self.attempts,
             error=error,
@@ -497,9 +508,9 @@ def _retry_backoff(exc: Exception) -> bool | float:
     return isinstance(exc, ProviderError) and exc.retryable
 
 
-async def _usable_routes(routes: list[dict]) -> list[dict]:
+def _usable_routes(routes: list[dict], health: circuit.Health) -> list[dict]:
     """The routes whose provider's circuit is closed; all of them if every circuit is open."""
-    closed = [route for route in routes if not await circuit.is_open(route["provider"])]
+    closed = [route for route in routes if route["provider"] not in health.open]
     return closed or routes
 
 
@@ -550,10 +561,10 @@ def _generation_finish(
     stored: list[StoredImage] = (),
     error: GatewayError | None = None,
     cancelled: bool = False,
-) -> None:
+) -> Generation:
     """End a running generation and settle its hold: succeeded (charged for the images),
     failed or cancelled (nothing charged). If the user cancelled while it ran, the images are
-    discarded and nothing is charged."""
+    discarded and nothing is charged. Returns the generation as it ended, with its images."""
     fields = {"attempts": attempts, "finished_at": timezone.now()}
     if cancelled:
         fields |= {"status": Generation.Status.CANCELLED, "error_message": "Cancelled."}
@@ -576,27 +587,25 @@ def _generation_finish(
             attempts=attempts, finished_at=fields["finished_at"]
         )
         transaction.on_commit(lambda: images.delete([item.name for item in stored]))
-        fields = {"cost_micros": 0}
-    elif stored:
-        GenerationImage.objects.bulk_create(
-            GenerationImage(
-                generation=generation,
-                index=index,
-                file=item.name,
-                content_type=item.image.content_type,
-                width=item.image.width,
-                height=item.image.height,
-                size_bytes=len(item.image.data),
-                seed=item.seed,
-            )
-            for index, item in enumerate(stored)
+        credits_settle(generation_id=generation.pk, cost_micros=0)
+        return generations_answerable().get(pk=generation.pk)
+    for name, value in fields.items():
+        setattr(generation, name, value)
+    generation.image_list = GenerationImage.objects.bulk_create(
+        GenerationImage(
+            generation=generation,
+            index=index,
+            file=item.name,
+            content_type=item.image.content_type,
+            width=item.image.width,
+            height=item.image.height,
+            size_bytes=len(item.image.data),
+            seed=item.seed,
         )
-    credits_settle(
-        user_id=generation.user_id,
-        api_key_id=generation.api_key_id,
-        generation_id=generation.pk,
-        cost_micros=fields.get("cost_micros", 0),
+        for index, item in enumerate(stored)
     )
+    credits_settle(generation_id=generation.pk, cost_micros=fields.get("cost_micros", 0))
+    return generation
 
 
 @transaction.atomic
@@ -607,12 +616,7 @@ def generation_cancel(*, generation: Generation) -> bool:
     if queued.update(
         status=Generation.Status.CANCELLED, error_message="Cancelled.", finished_at=timezone.now()
     ):
-        credits_settle(
-            user_id=generation.user_id,
-            api_key_id=generation.api_key_id,
-            generation_id=generation.pk,
-            cost_micros=0,
-        )
+        credits_settle(generation_id=generation.pk, cost_micros=0)
         return True
     running = Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING)
     return bool(running.update(status=Generation.Status.CANCELLED, error_message="Cancelled."))
