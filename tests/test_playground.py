@@ -6,12 +6,15 @@ from datetime import timedelta
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from playground.accounts.models import LedgerEntry
 from playground.accounts.money import format_usd
+from playground.catalog.services import catalog_load, catalog_read
 from playground.gateway.models import Generation
 from tests import factories
 
@@ -776,3 +779,24 @@ def test_an_empty_catalog_is_said_plainly(client, db):
 
     assert "No model is available right now" in playground.text
     assert compare.status_code == 200
+
+
+@pytest.mark.parametrize("who", ["visitor", "member"])
+def test_the_playground_reads_as_much_for_one_model_as_for_many(
+    client, user, catalog, django_assert_num_queries, who
+):
+    """Every option of the picker is priced from the models loaded once, not one quote each."""
+    if who == "member":
+        client.force_login(user)
+    with CaptureQueriesContext(connection) as first:
+        assert client.get(reverse("studio:playground")).status_code == 200
+
+    data = catalog_read()
+    extras = [
+        data["models"][0] | {"id": f"qwen-image-copy-{index}", "name": f"Copy {index}"}
+        for index in range(3)
+    ]
+    catalog_load(data=data | {"models": [*data["models"], *extras]})
+    with django_assert_num_queries(len(first)):
+        page = client.get(reverse("studio:playground"))
+    assert "Copy 2" in page.content.decode()

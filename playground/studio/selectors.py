@@ -12,7 +12,7 @@ from playground.catalog.selectors import model_list_active, provider_names
 from playground.gateway.errors import GatewayError
 from playground.gateway.models import Generation, GenerationImage
 from playground.gateway.schemas import GenerationRequest
-from playground.gateway.services import generation_quote
+from playground.gateway.services import generation_quote, model_quote
 from playground.providers.base import STANDARD_PARAMETERS, Behaviour
 from playground.providers.registry import PROVIDER_CLASSES, demo_provider
 
@@ -40,14 +40,15 @@ class ModelOption:
         """What one image at the model's default size costs; None when no provider serves it."""
         request = GenerationRequest(mode=self.mode, model=self.model.slug, prompt="")
         try:
-            return generation_quote(request=request).charge_micros
+            return model_quote(model=self.model, request=request).charge_micros
         except GatewayError:
             return None
 
 
 def model_options() -> list[ModelOption]:
-    """Every active model in each of its modes, text to image first, in catalog order."""
-    models = list(model_list_active())
+    """Every active model in each of its modes, text to image first, in catalog order; with
+    their offerings, so that pricing the options reads nothing more."""
+    models = list(model_list_active().defer("docs").prefetch_related("offerings"))
     return [
         ModelOption(model=model, mode=mode)
         for mode in Mode.values
