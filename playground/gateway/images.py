@@ -110,6 +110,8 @@ def encode(data: bytes, *, output_format: str, compression: int | None = None) -
             if output_format in LOSSY:
                 # As in OpenAI's API, output_compression is the quality kept: 100 is the best.
                 options["quality"] = DEFAULT_QUALITY if compression is None else compression
+            if output_format == "avif":
+                options["max_threads"] = 1  # libavif would take every core; leave the loop one
             out = io.BytesIO()
             image.save(out, format=pillow_format, **options)
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
