@@ -5,6 +5,7 @@ runs out the next request probes it again, and one more failure opens the circui
 A request reads the breakers of all its providers at once when it starts (`health`).
 """
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -33,9 +34,13 @@ class Health:
 
 
 async def health(slugs: Iterable[str]) -> Health:
-    """The breakers of `slugs`, in one read of the cache."""
+    """The breakers of `slugs`, in one read of the cache.
+
+    Read on a worker thread of its own rather than through Django's async cache API, which
+    queues the read on the process's one sync thread behind every request's database work."""
     slugs = list(dict.fromkeys(slugs))
-    found = await cache.aget_many([key(slug) for slug in slugs for key in (_open, _failures)])
+    keys = [key(slug) for slug in slugs for key in (_open, _failures)]
+    found = await asyncio.to_thread(cache.get_many, keys)
     return Health(
         open=frozenset(slug for slug in slugs if found.get(_open(slug))),
         failing=frozenset(slug for slug in slugs if found.get(_failures(slug))),
