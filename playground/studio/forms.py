@@ -21,7 +21,6 @@ from .selectors import (
     ModelOption,
     ParameterSpec,
     image_list_for,
-    parameter_specs,
 )
 
 ACCEPTED_TYPES = ("image/png", "image/jpeg", "image/webp")
@@ -204,7 +203,7 @@ class RunForm(PromptForm):
                 min_value=model.sizes["min_side"],
                 max_value=model.sizes["max_side"],
             )
-        self.specs = parameter_specs(model=model, mode=option.mode)
+        self.specs = option.parameter_specs
         for spec in self.specs:
             self.fields[spec.name] = _spec_field(spec)
         if option.is_edit:

@@ -12,7 +12,7 @@ from playground.catalog.selectors import model_list_active, provider_names
 from playground.gateway.errors import GatewayError
 from playground.gateway.models import Generation, GenerationImage
 from playground.gateway.schemas import GenerationRequest
-from playground.gateway.services import generation_quote, model_quote
+from playground.gateway.services import model_quote
 from playground.providers.base import STANDARD_PARAMETERS, Behaviour
 from playground.providers.registry import PROVIDER_CLASSES, demo_provider
 
@@ -34,6 +34,10 @@ class ModelOption:
     @property
     def is_edit(self) -> bool:
         return self.mode == Mode.EDIT
+
+    @cached_property
+    def parameter_specs(self) -> list["ParameterSpec"]:
+        return parameter_specs(model=self.model, mode=self.mode)
 
     @cached_property
     def price_micros(self) -> int | None:
@@ -94,8 +98,8 @@ def parameter_specs(*, model: ImageModel, mode: str) -> list[ParameterSpec]:
         if data.get("group") == "advanced" and mode in data.get("modes", ())
     ]
     names = provider_names()
-    sellers = model.offerings.filter(is_active=True).order_by("provider")
-    for slug in dict.fromkeys(o.provider for o in sellers if mode in o.modes):
+    sellers = sorted(model.offerings.all(), key=lambda offering: offering.provider)
+    for slug in dict.fromkeys(o.provider for o in sellers if o.is_active and mode in o.modes):
         provider = PROVIDER_CLASSES.get(slug)
         for name, param in provider.parameters.items() if provider else ():
             data = described.get(name, {"name": name, "modes": [mode], "description": param.note})
@@ -144,13 +148,19 @@ class RunPrice:
 
 
 def run_price(
-    *, requests: list[GenerationRequest], user: AbstractBaseUser, error: str = ""
+    *,
+    requests: list[GenerationRequest],
+    options: list[ModelOption],
+    user: AbstractBaseUser,
+    error: str = "",
 ) -> RunPrice:
+    """The price of `requests`, each for the model of one of the `options` (already loaded)."""
     balance = account_balance_micros(user_id=user.pk) if user.is_authenticated else None
     if error:
         return RunPrice(balance_micros=balance, error=error)
+    models = {option.model.slug: option.model for option in options}
     try:
-        quotes = [generation_quote(request=request) for request in requests]
+        quotes = [model_quote(model=models[request.model], request=request) for request in requests]
     except GatewayError as exc:
         return RunPrice(balance_micros=balance, error=exc.message)
     return RunPrice(
