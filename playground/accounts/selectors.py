@@ -23,8 +23,10 @@ def ledger_entry_list(
     until: date | None = None,
 ) -> QuerySet[LedgerEntry]:
     """The user's ledger, newest first, optionally of some kinds and between two days."""
-    entries = LedgerEntry.objects.filter(account__user_id=user_id).select_related(
-        "generation__model", "api_key", "redeem_code"
+    entries = (
+        LedgerEntry.objects.filter(account__user_id=user_id)
+        .select_related("generation__model", "api_key", "redeem_code")
+        .defer("generation__model__docs")
     )
     if kinds:
         entries = entries.filter(kind__in=kinds)

@@ -262,7 +262,7 @@ async def generation_execute(*, generation_id) -> Generation:
     ).aupdate(**_started())
     if not claimed:
         return await generations_answerable().aget(pk=generation_id)
-    return await _run(await Generation.objects.select_related("model").aget(pk=generation_id))
+    return await _run(await generations_answerable().aget(pk=generation_id))
 
 
 async def generation_run(*, generation: Generation) -> Generation:

@@ -178,6 +178,7 @@ def generation_list_for(
     generations = (
         Generation.objects.filter(user=user, deleted_at__isnull=True)
         .select_related("model")
+        .defer("model__docs")
         .prefetch_related("images")
     )
     if model:
@@ -202,5 +203,6 @@ def image_list_for(*, user: AbstractBaseUser) -> QuerySet[GenerationImage]:
     return (
         GenerationImage.objects.filter(generation__user=user, generation__deleted_at__isnull=True)
         .select_related("generation__model")
+        .defer("generation__model__docs")
         .order_by("-generation__created_at", "index")
     )
