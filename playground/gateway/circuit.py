@@ -3,6 +3,9 @@
 After `THRESHOLD` failures in a row a provider is skipped for `COOLDOWN_SECONDS`; when that
 runs out the next request probes it again, and one more failure opens the circuit at once.
 A request reads the breakers of all its providers at once when it starts (`health`).
+
+The cache is used from a worker thread, not through Django's async cache API: that API queues
+each call on the process's one sync thread, behind every request's database work.
 """
 
 import asyncio
@@ -34,10 +37,7 @@ class Health:
 
 
 async def health(slugs: Iterable[str]) -> Health:
-    """The breakers of `slugs`, in one read of the cache.
-
-    Read on a worker thread of its own rather than through Django's async cache API, which
-    queues the read on the process's one sync thread behind every request's database work."""
+    """The breakers of `slugs`, in one read of the cache."""
     slugs = list(dict.fromkeys(slugs))
     keys = [key(slug) for slug in slugs for key in (_open, _failures)]
     found = await asyncio.to_thread(cache.get_many, keys)
@@ -48,18 +48,22 @@ async def health(slugs: Iterable[str]) -> Health:
 
 
 async def record_failure(slug: str) -> None:
+    await asyncio.to_thread(_count_failure, slug)
+
+
+def _count_failure(slug: str) -> None:
     key = _failures(slug)
-    if await cache.aadd(key, 1, timeout=FAILURE_MEMORY_SECONDS):
+    if cache.add(key, 1, timeout=FAILURE_MEMORY_SECONDS):
         failures = 1
     else:
         try:
-            failures = await cache.aincr(key)
+            failures = cache.incr(key)
         except ValueError:  # a success of the same provider deleted the count meanwhile
-            await cache.aset(key, 1, timeout=FAILURE_MEMORY_SECONDS)
+            cache.set(key, 1, timeout=FAILURE_MEMORY_SECONDS)
             failures = 1
     if failures >= THRESHOLD:
-        await cache.aset(_open(slug), True, timeout=COOLDOWN_SECONDS)
+        cache.set(_open(slug), True, timeout=COOLDOWN_SECONDS)
 
 
 async def record_success(slug: str) -> None:
-    await cache.adelete_many([_failures(slug), _open(slug)])
+    await asyncio.to_thread(cache.delete_many, [_failures(slug), _open(slug)])
