@@ -144,6 +144,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 STORAGE_BUCKET = env_str("STORAGE_BUCKET")
+STORAGE_URL_EXPIRY_SECONDS = env_int("STORAGE_URL_EXPIRY_SECONDS", 3600)
 if STORAGE_BUCKET:
     default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -154,7 +155,7 @@ if STORAGE_BUCKET:
             "secret_key": env_str("STORAGE_SECRET_ACCESS_KEY") or None,
             "region_name": env_str("STORAGE_REGION") or None,
             "querystring_auth": True,
-            "querystring_expire": env_int("STORAGE_URL_EXPIRY_SECONDS", 3600),
+            "querystring_expire": STORAGE_URL_EXPIRY_SECONDS,
             "file_overwrite": False,
         },
     }
@@ -249,8 +250,13 @@ CACHES = {
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
+    ),
+    # Rendered fragments ({% cache %}), such as the cards of ended generations: per process.
+    "template_fragments": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
 }
+# How long a process reuses a rendered card: at most a quarter of an image URL's life, so the
+# signed links on a reused card stay valid.
+CARD_CACHE_SECONDS = min(300, STORAGE_URL_EXPIRY_SECONDS // 4)
 
 # Calls to a provider: attempts on one provider before failing over, and the first backoff.
 PROVIDER_ATTEMPTS = env_int("PROVIDER_ATTEMPTS", 2)

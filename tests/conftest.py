@@ -5,7 +5,7 @@ import time
 
 import pytest
 import uvicorn
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.management import call_command
 
 from playground.asgi import application
@@ -21,7 +21,8 @@ def _test_settings(settings, tmp_path):
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
     settings.STARTER_CREDITS_USD = "1.00"
     settings.PROVIDER_RETRY_WAIT_SECONDS = 0.01
-    cache.clear()  # rate-limit counters and circuit breakers start afresh
+    for each in caches.all():  # rate limits, circuit breakers and rendered cards start afresh
+        each.clear()
 
 
 @pytest.fixture

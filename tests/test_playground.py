@@ -4,6 +4,8 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.core.cache import caches
+from django.core.cache.utils import make_template_fragment_key
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -526,6 +528,48 @@ def test_a_failed_card_gives_the_reason_and_says_the_credits_were_released(signe
 
     assert "The provider rejected the request." in card.text
     assert "Credits released: nothing was charged." in card.text
+
+
+def test_an_ended_card_is_rendered_once_then_reused(signed_in, user):
+    generation = finished_generation(user, prompt="kept as rendered")
+    key = card_key(generation)
+
+    first = signed_in.get(reverse("studio:playground"))
+    Generation.objects.filter(pk=generation.pk).update(prompt="changed behind its back")
+    again = signed_in.get(reverse("studio:playground"))
+    detail = signed_in.get(reverse("studio:generation", args=[generation.pk]))
+
+    assert "kept as rendered" in caches["template_fragments"].get(key)
+    assert "kept as rendered" in first.text
+    assert "kept as rendered" in again.text  # a stand-in for an ended job: nothing changes it
+    assert "changed behind its back" in detail.text  # its own page shows a card without links
+    assert reverse("studio:generation", args=[generation.pk]) not in _article(detail.text)
+
+
+def test_a_card_is_not_kept_while_its_job_runs(signed_in, user, queued_only):
+    generate(signed_in)
+    generation = Generation.objects.get(user=user)
+
+    queued = signed_in.get(reverse("studio:playground"))
+    Generation.objects.filter(pk=generation.pk).update(
+        status=Generation.Status.FAILED,
+        error_message="The provider rejected the request.",
+        finished_at=timezone.now(),
+    )
+    ended = signed_in.get(reverse("studio:playground"))
+
+    assert "<strong>Queued</strong>" in _article(queued.text)
+    assert "The provider rejected the request." in _article(ended.text)
+    assert caches["template_fragments"].get(card_key(generation))
+
+
+def card_key(generation) -> str:
+    """The card's key in the cache of rendered cards, as the list pages (no `detail`) make it."""
+    return make_template_fragment_key("card", [generation.pk, ""])
+
+
+def _article(page: str) -> str:
+    return page[page.index("<article") : page.index("</article>")]
 
 
 def test_cancelling_a_queued_job_releases_the_credits_at_once(signed_in, user, queued_only):

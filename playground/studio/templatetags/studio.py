@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from django import template
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
@@ -32,6 +33,13 @@ def phase(generation: Generation) -> str:
 @register.filter
 def phase_label(generation: Generation) -> str:
     return PHASES[phase(generation)]
+
+
+@register.filter
+def card_cache_seconds(generation: Generation) -> int:
+    """How long a rendered card may be reused: a while once the job has ended, since nothing on
+    it changes any more, and not at all before."""
+    return settings.CARD_CACHE_SECONDS if generation.finished_at else 0
 
 
 @register.filter
