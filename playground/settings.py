@@ -95,9 +95,6 @@ TEMPLATES = [
         },
     },
 ]
-# Form fields and widgets render through Jinja2 (Django's own templates for it): each field is
-# several small templates, which Jinja2 renders about twice as fast as Django's engine.
-FORM_RENDERER = "django.forms.renderers.Jinja2"
 
 # Database: SQLite tuned for a web server by default, anything dj-database-url knows when
 # DATABASE_URL is set (PostgreSQL in production).
