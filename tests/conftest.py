@@ -9,6 +9,7 @@ from django.core.cache import caches
 from django.core.management import call_command
 
 from playground.asgi import application
+from playground.catalog.selectors import catalog_forget
 from tests import factories
 
 pytest_plugins = ["tests.fakes.fixtures"]
@@ -23,6 +24,7 @@ def _test_settings(settings, tmp_path):
     settings.PROVIDER_RETRY_WAIT_SECONDS = 0.01
     for each in caches.all():  # rate limits, circuit breakers and rendered cards start afresh
         each.clear()
+    catalog_forget()  # each test has a catalog of its own, or none
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from playground.catalog import selectors
 from playground.catalog.models import ImageModel, Offering, PriceUnit, ProviderInfo
 from playground.catalog.services import catalog_load, catalog_read
 
@@ -111,3 +112,19 @@ def test_staff_edits_show_on_the_pages(client, admin_client, catalog):
     html = client.get(reverse("catalog:model-detail", args=["qwen-image"])).content.decode()
     assert "Edited by staff in the admin." in html
     assert "$0.012345" in html
+
+
+def test_a_process_keeps_its_read_of_the_catalog_for_a_moment(client, catalog, monkeypatch):
+    url = reverse("catalog:model-detail", args=["qwen-image"])
+    assert "$0.012345" not in client.get(url).content.decode()
+
+    # Another process changes a price: nothing tells this one.
+    Offering.objects.filter(model__slug="qwen-image", provider="replicate").update(
+        price_micros=12_345
+    )
+    kept = client.get(url).content.decode()
+    monkeypatch.setattr(selectors, "CATALOG_MAX_AGE_SECONDS", 0)  # its read is now too old
+    read_again = client.get(url).content.decode()
+
+    assert "$0.012345" not in kept
+    assert "$0.012345" in read_again

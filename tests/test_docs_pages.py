@@ -22,6 +22,7 @@ from playground.providers.registry import PROVIDER_CLASSES
 pytestmark = pytest.mark.django_db
 
 MODEL_IDS = [entry["id"] for entry in catalog_read()["models"]]
+CATALOG_READ = 3  # a process's read of the catalog: models, their offerings, providers' names
 PAGES = ["catalog:model-list", "catalog:pricing", "catalog:faq", "catalog:api-docs"]
 
 
@@ -142,23 +143,27 @@ def test_pages_are_well_formed_documents(client, catalog, url):
 
 
 @pytest.mark.parametrize(("name", "args", "queries"), [
-    ("catalog:model-list", [], 3),
-    ("catalog:model-detail", ["qwen-image-2512"], 3),
-    ("catalog:pricing", [], 3),
-    ("catalog:faq", [], 1),
-    ("catalog:api-docs", [], 2),
-    ("catalog:sitemap", [], 1),
+    ("catalog:model-list", [], 0),
+    ("catalog:model-detail", ["qwen-image-2512"], 0),
+    ("catalog:pricing", [], 0),
+    ("catalog:faq", [], 0),
+    ("catalog:api-docs", [], 0),
+    ("catalog:sitemap", [], 0),
 ])  # fmt: skip
 def test_query_count_does_not_grow_with_the_catalog(
     client, catalog, django_assert_num_queries, name, args, queries
 ):
+    """Past the process's one read of the catalog, which a change starts again."""
     url = reverse(name, args=args)
+    client.get(url)
     with django_assert_num_queries(queries):
         assert client.get(url).status_code == 200
 
     data = catalog_read()
     extra = data["models"][1] | {"id": "qwen-image-2512-copy", "name": "Another model"}
     catalog_load(data=data | {"models": [*data["models"], extra]})
+    with django_assert_num_queries(CATALOG_READ):
+        assert client.get(url).status_code == 200
     with django_assert_num_queries(queries):
         assert client.get(url).status_code == 200
 

@@ -1,18 +1,54 @@
-from dataclasses import dataclass
+"""What the site reads of the catalog.
 
-from django.db.models import Prefetch, QuerySet
+Every page and API request reads the catalog, which changes only when it is loaded or edited in
+the admin, so each process keeps one read of it (`catalog_current`): read again once it is
+CATALOG_MAX_AGE_SECONDS old, and at once after this process changed a row of it.
+"""
+
+import time
+from dataclasses import dataclass
 
 from .models import ImageModel, Offering, ProviderInfo
 from .pricing import price_micros
 
+# How long other processes may go on with the catalog as it was before a change.
+CATALOG_MAX_AGE_SECONDS = 2.0
 
-def model_list_active() -> QuerySet[ImageModel]:
-    return ImageModel.objects.filter(is_active=True)
+
+@dataclass(frozen=True, kw_only=True)
+class Catalog:
+    """The active models in catalog order, each with its documentation and all its offerings
+    (active or not: callers filter), and the providers' names, as one process read them.
+    Shared by every request of the process: read only."""
+
+    models: tuple[ImageModel, ...]
+    provider_names: dict[str, str]
+    read_at: float
+
+    def model(self, slug: str) -> ImageModel | None:
+        return next((model for model in self.models if model.slug == slug), None)
 
 
-def model_get_active(*, slug: str) -> ImageModel | None:
-    """The model, without its documentation (the gateway's hot path never reads it)."""
-    return model_list_active().defer("docs").filter(slug=slug).first()
+_current: Catalog | None = None
+
+
+def catalog_current() -> Catalog:
+    global _current
+    current = _current
+    if current is None or time.monotonic() - current.read_at > CATALOG_MAX_AGE_SECONDS:
+        read_at = time.monotonic()
+        current = _current = Catalog(
+            models=tuple(ImageModel.objects.filter(is_active=True).prefetch_related("offerings")),
+            provider_names=dict(ProviderInfo.objects.values_list("slug", "name")),
+            read_at=read_at,
+        )
+    return current
+
+
+def catalog_forget(**_) -> None:
+    """Read the catalog again when next used; a receiver of every change to its rows."""
+    global _current
+    _current = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,32 +77,25 @@ class ModelEntry:
         return {item.offering.provider: item.provider_name for item in self.offerings}
 
 
-def model_entries(*, slug: str | None = None, with_docs: bool = True) -> list[ModelEntry]:
-    """Active models (or the one with `slug`) with their priced offerings, in three queries;
-    `with_docs=False` leaves out the large documentation field."""
-    models = model_list_active().prefetch_related(
-        Prefetch("offerings", queryset=Offering.objects.filter(is_active=True))
-    )
-    if not with_docs:
-        models = models.defer("docs")
-    if slug is not None:
-        models = models.filter(slug=slug)
-    names = provider_names()
-    return [_entry(model, names) for model in models]
+def model_entries(*, slug: str | None = None) -> list[ModelEntry]:
+    """Active models (or the one with `slug`) with their priced active offerings."""
+    catalog = catalog_current()
+    return [
+        _entry(model, catalog.provider_names)
+        for model in catalog.models
+        if slug is None or model.slug == slug
+    ]
 
 
 def model_entry_get(*, slug: str) -> ModelEntry | None:
     return next(iter(model_entries(slug=slug)), None)
 
 
-def provider_names() -> dict[str, str]:
-    return dict(ProviderInfo.objects.values_list("slug", "name"))
-
-
 def provider_names_offered() -> list[str]:
     """The names of the providers that sell at least one active model."""
-    offered = Offering.objects.filter(is_active=True, model__is_active=True).values("provider")
-    return list(ProviderInfo.objects.filter(slug__in=offered).values_list("name", flat=True))
+    catalog = catalog_current()
+    offered = {o.provider for model in catalog.models for o in model.offerings.all() if o.is_active}
+    return [name for slug, name in catalog.provider_names.items() if slug in offered]
 
 
 def model_entries_filtered(
@@ -113,6 +142,7 @@ def _entry(model: ImageModel, names: dict[str, str]) -> ModelEntry:
             ),
         )
         for offering in model.offerings.all()
+        if offering.is_active
     ]
     offerings.sort(key=lambda item: (item.image_price_micros, item.offering.provider))
     return ModelEntry(model=model, offerings=offerings)

@@ -9,6 +9,7 @@ from django.db import transaction
 from playground.accounts.money import usd_to_micros
 
 from .models import ImageModel, Mode, Offering, PriceUnit, ProviderInfo
+from .selectors import catalog_forget
 
 CATALOG_FILE = Path(__file__).parent / "data" / "catalog.toml"
 DOC_FIELDS = (
@@ -94,6 +95,7 @@ def catalog_load(*, data: dict) -> CatalogLoadResult:
     listed = [entry["id"] for entry in data["models"]]
     ImageModel.objects.exclude(slug__in=listed).update(is_active=False)
     Offering.objects.exclude(pk__in=offering_ids).update(is_active=False)
+    catalog_forget()  # the updates above send no signals
     return CatalogLoadResult(
         models=len(listed), offerings=len(offering_ids), providers=len(data["providers"])
     )

@@ -13,11 +13,10 @@ from .examples import KEY_ENV, model_examples
 from .forms import ModelFilterForm
 from .gallery import gallery_items
 from .selectors import (
+    catalog_current,
     model_entries,
     model_entries_filtered,
     model_entry_get,
-    model_list_active,
-    provider_names,
     provider_names_offered,
 )
 
@@ -74,10 +73,11 @@ def faq(request):
 
 @require_GET
 def api_docs(request):
-    models = list(model_list_active())
+    catalog = catalog_current()
+    models = list(catalog.models)
     context = {
         "models": models,
-        "parameter_groups": docs.api_parameter_groups(models, providers=provider_names()),
+        "parameter_groups": docs.api_parameter_groups(models, providers=catalog.provider_names),
         "base_url": request.build_absolute_uri("/v1"),
         "key_env": KEY_ENV,
         "max_upload_mb": settings.MAX_UPLOAD_BYTES // (1024 * 1024),
@@ -93,7 +93,7 @@ def api_docs(request):
 def sitemap(request):
     paths = [
         reverse("catalog:model-list"),
-        *(reverse("catalog:model-detail", args=[model.slug]) for model in model_list_active()),
+        *(reverse("catalog:model-detail", args=[model.slug]) for model in catalog_current().models),
         reverse("catalog:pricing"),
         reverse("catalog:faq"),
         reverse("catalog:api-docs"),

@@ -53,5 +53,5 @@ def model_objects(*, slug: str | None = None) -> list[dict]:
             if entry.cheapest
             else None,
         }
-        for entry in model_entries(slug=slug, with_docs=False)
+        for entry in model_entries(slug=slug)
     ]

@@ -23,7 +23,7 @@ from django.utils import timezone
 from playground.accounts.models import ApiKey, LedgerEntry
 from playground.accounts.services import credits_hold, credits_release_stale, credits_settle
 from playground.catalog.models import ImageModel
-from playground.catalog.selectors import model_get_active
+from playground.catalog.selectors import catalog_current
 from playground.providers.base import (
     ProviderError,
     ProviderImage,
@@ -153,7 +153,7 @@ class Quote:
 def generation_quote(*, request: GenerationRequest) -> Quote:
     """Check the request against the catalog and price it; the price preview, the hold and the
     charge all come from here."""
-    model = model_get_active(slug=request.model)
+    model = catalog_current().model(request.model)
     if model is None:
         raise NotFound(
             f"The model '{request.model}' does not exist. GET /v1/models lists the model ids.",

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from playground.accounts.selectors import account_balance_micros
 from playground.catalog.models import ImageModel, Mode
-from playground.catalog.selectors import model_list_active, provider_names
+from playground.catalog.selectors import catalog_current
 from playground.gateway.errors import GatewayError
 from playground.gateway.models import Generation, GenerationImage
 from playground.gateway.schemas import GenerationRequest
@@ -50,9 +50,8 @@ class ModelOption:
 
 
 def model_options() -> list[ModelOption]:
-    """Every active model in each of its modes, text to image first, in catalog order; with
-    their offerings, so that pricing the options reads nothing more."""
-    models = list(model_list_active().defer("docs").prefetch_related("offerings"))
+    """Every active model in each of its modes, text to image first, in catalog order."""
+    models = catalog_current().models
     return [
         ModelOption(model=model, mode=mode)
         for mode in Mode.values
@@ -97,7 +96,7 @@ def parameter_specs(*, model: ImageModel, mode: str) -> list[ParameterSpec]:
         for data in described.values()
         if data.get("group") == "advanced" and mode in data.get("modes", ())
     ]
-    names = provider_names()
+    names = catalog_current().provider_names
     sellers = sorted(model.offerings.all(), key=lambda offering: offering.provider)
     for slug in dict.fromkeys(o.provider for o in sellers if o.is_active and mode in o.modes):
         provider = PROVIDER_CLASSES.get(slug)

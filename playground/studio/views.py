@@ -26,7 +26,7 @@ from django_htmx.http import (
 
 from playground.accounts.errors import AccountError
 from playground.catalog.models import ImageModel
-from playground.catalog.selectors import provider_names
+from playground.catalog.selectors import catalog_current
 from playground.gateway.errors import GatewayError
 from playground.gateway.models import Generation, GenerationImage
 from playground.gateway.services import generation_cancel
@@ -164,7 +164,9 @@ def detail(request, generation_id: UUID):
     generation = _own_generation(request, generation_id)
     context = {
         "generation": generation,
-        "provider_name": provider_names().get(generation.provider, generation.provider),
+        "provider_name": catalog_current().provider_names.get(
+            generation.provider, generation.provider
+        ),
     }
     return render(request, "studio/generation.html", context)
 
