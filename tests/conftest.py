@@ -7,6 +7,7 @@ import pytest
 import uvicorn
 from django.core.cache import caches
 from django.core.management import call_command
+from django.core.signals import setting_changed
 
 from playground.asgi import application
 from playground.catalog.selectors import catalog_forget
@@ -25,6 +26,13 @@ def _test_settings(settings, tmp_path):
     for each in caches.all():  # rate limits, circuit breakers and rendered cards start afresh
         each.clear()
     catalog_forget()  # each test has a catalog of its own, or none
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _catalog_follows_settings():
+    """Tests configure providers as they go: the process's read of the catalog, and the prices
+    worked out from it, start again with each change, as after a deploy."""
+    setting_changed.connect(catalog_forget)
 
 
 @pytest.fixture

@@ -15,11 +15,12 @@ from .pricing import price_micros
 CATALOG_MAX_AGE_SECONDS = 2.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Catalog:
     """The active models in catalog order, each with its documentation and all its offerings
     (active or not: callers filter), and the providers' names, as one process read them.
-    Shared by every request of the process: read only."""
+    Shared by every request of the process: read only. Each read is its own (hashed by
+    identity), so what is worked out from one read can be kept until the next."""
 
     models: tuple[ImageModel, ...]
     provider_names: dict[str, str]

@@ -2,6 +2,7 @@
 one prompt, and the history filters."""
 
 import secrets
+from collections.abc import Sequence
 
 from django import forms
 from django.conf import settings
@@ -181,7 +182,7 @@ class RunForm(PromptForm):
         widget=forms.HiddenInput,
     )
 
-    def __init__(self, *args, options: list[ModelOption], option: ModelOption, user, **kwargs):
+    def __init__(self, *args, options: Sequence[ModelOption], option: ModelOption, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.setup = {"options": options, "option": option, "user": user}
         self.option = option
@@ -386,7 +387,7 @@ class CompareForm(PromptForm):
         error_messages={"required": PICK_MODELS},
     )
 
-    def __init__(self, *args, options: list[ModelOption], **kwargs):
+    def __init__(self, *args, options: Sequence[ModelOption], **kwargs):
         super().__init__(*args, **kwargs)
         self.setup = {"options": options}
         self.options = {o.value: o for o in options if o.mode == Mode.GENERATE}

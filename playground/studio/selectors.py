@@ -1,5 +1,7 @@
 """What the playground pages read: the model picker, each model's controls, prices and history."""
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -8,7 +10,7 @@ from django.db.models import QuerySet
 
 from playground.accounts.selectors import account_balance_micros
 from playground.catalog.models import ImageModel, Mode
-from playground.catalog.selectors import catalog_current
+from playground.catalog.selectors import Catalog, catalog_current
 from playground.gateway.errors import GatewayError
 from playground.gateway.models import Generation, GenerationImage
 from playground.gateway.schemas import GenerationRequest
@@ -49,18 +51,23 @@ class ModelOption:
             return None
 
 
-def model_options() -> list[ModelOption]:
-    """Every active model in each of its modes, text to image first, in catalog order."""
-    models = catalog_current().models
-    return [
+def model_options() -> tuple[ModelOption, ...]:
+    """Every active model in each of its modes, text to image first, in catalog order. Made once
+    per read of the catalog, so each option works out its controls and its price once."""
+    return _options(catalog_current())
+
+
+@functools.lru_cache(maxsize=1)
+def _options(catalog: Catalog) -> tuple[ModelOption, ...]:
+    return tuple(
         ModelOption(model=model, mode=mode)
         for mode in Mode.values
-        for model in models
+        for model in catalog.models
         if model.has_mode(mode)
-    ]
+    )
 
 
-def option_find(options: list[ModelOption], value: str | None) -> ModelOption | None:
+def option_find(options: Sequence[ModelOption], value: str | None) -> ModelOption | None:
     """The option named `value`: "slug:mode", or a bare slug for the model's first mode."""
     slug, _, mode = (value or "").partition(":")
     matches = [o for o in options if o.model.slug == slug and (not mode or o.mode == mode)]
@@ -149,7 +156,7 @@ class RunPrice:
 def run_price(
     *,
     requests: list[GenerationRequest],
-    options: list[ModelOption],
+    options: Sequence[ModelOption],
     user: AbstractBaseUser,
     error: str = "",
 ) -> RunPrice:
