@@ -251,6 +251,15 @@ CACHES = {
     # Rendered fragments ({% cache %}), such as the cards of ended generations: per process.
     "template_fragments": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
 }
+# With a shared cache, sessions are read through it (and stored in the database): a signed-in
+# page, and each second's poll of a running job's card, reads no session row. Not with the
+# per-process cache: a sign-out in one process would not reach the others.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if REDIS_URL
+    else "django.contrib.sessions.backends.db"
+)
+
 # How long a process reuses a rendered card: at most a quarter of an image URL's life, so the
 # signed links on a reused card stay valid.
 CARD_CACHE_SECONDS = min(300, STORAGE_URL_EXPIRY_SECONDS // 4)

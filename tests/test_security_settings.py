@@ -254,3 +254,22 @@ def test_errors_show_no_debug_page(production):
     assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
     assert other_host.status_code == 400
     assert "ALLOWED_HOSTS" not in other_host.text
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "engine"),
+    [
+        ("", "django.contrib.sessions.backends.db"),
+        ("redis://127.0.0.1:6379/9", "django.contrib.sessions.backends.cached_db"),
+    ],
+)
+def test_sessions_are_read_through_the_cache_only_when_every_process_shares_it(
+    tmp_path, redis_url, engine
+):
+    """A sign-out must reach every process: a per-process cache would keep the session alive."""
+    env = production_env(tmp_path) | {"REDIS_URL": redis_url}
+    done = manage(
+        env, "shell", "-c", "from django.conf import settings; print(settings.SESSION_ENGINE)"
+    )
+
+    assert done.stdout.splitlines()[-1] == engine, done.stdout + done.stderr
