@@ -1,9 +1,8 @@
 """What the playground pages read: the model picker, each model's controls, prices and history."""
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
@@ -57,7 +56,7 @@ def model_options() -> tuple[ModelOption, ...]:
     return _options(catalog_current())
 
 
-@functools.lru_cache(maxsize=1)
+@lru_cache(maxsize=1)
 def _options(catalog: Catalog) -> tuple[ModelOption, ...]:
     return tuple(
         ModelOption(model=model, mode=mode)
