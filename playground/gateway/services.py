@@ -160,11 +160,6 @@ def generation_quote(*, request: GenerationRequest) -> Quote:
             param="model",
             code="model_not_found",
         )
-    return model_quote(model=model, request=request)
-
-
-def model_quote(*, model: ImageModel, request: GenerationRequest) -> Quote:
-    """`generation_quote` for a model already loaded (its offerings too, when prefetched)."""
     if not model.has_mode(request.mode):
         raise InvalidRequest(
             f"The model '{model.slug}' does not support {request.mode}; it supports "

@@ -13,7 +13,7 @@ from playground.catalog.selectors import Catalog, catalog_current
 from playground.gateway.errors import GatewayError
 from playground.gateway.models import Generation, GenerationImage
 from playground.gateway.schemas import GenerationRequest
-from playground.gateway.services import model_quote
+from playground.gateway.services import generation_quote
 from playground.providers.base import STANDARD_PARAMETERS, Behaviour
 from playground.providers.registry import PROVIDER_CLASSES, demo_provider
 
@@ -45,7 +45,7 @@ class ModelOption:
         """What one image at the model's default size costs; None when no provider serves it."""
         request = GenerationRequest(mode=self.mode, model=self.model.slug, prompt="")
         try:
-            return model_quote(model=self.model, request=request).charge_micros
+            return generation_quote(request=request).charge_micros
         except GatewayError:
             return None
 
@@ -155,17 +155,15 @@ class RunPrice:
 def run_price(
     *,
     requests: list[GenerationRequest],
-    options: Sequence[ModelOption],
     user: AbstractBaseUser,
     error: str = "",
 ) -> RunPrice:
-    """The price of `requests`, each for the model of one of the `options` (already loaded)."""
+    """The price of `requests`, next to the user's balance."""
     balance = account_balance_micros(user_id=user.pk) if user.is_authenticated else None
     if error:
         return RunPrice(balance_micros=balance, error=error)
-    models = {option.model.slug: option.model for option in options}
     try:
-        quotes = [model_quote(model=models[request.model], request=request) for request in requests]
+        quotes = [generation_quote(request=request) for request in requests]
     except GatewayError as exc:
         return RunPrice(balance_micros=balance, error=exc.message)
     return RunPrice(

@@ -337,7 +337,7 @@ def _run_price(form: PromptForm, user) -> RunPrice:
     priced = form.priced()
     error = priced.price_error()
     requests = [] if error else priced.price_requests()
-    return run_price(requests=requests, options=form.setup["options"], user=user, error=error)
+    return run_price(requests=requests, user=user, error=error)
 
 
 def _price_fragment(request, form: PromptForm, *, quote_url: str, submit_label: str):
