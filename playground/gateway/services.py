@@ -255,9 +255,8 @@ async def generation_execute(*, generation_id) -> Generation:
     claimed = await Generation.objects.filter(
         pk=generation_id, status=Generation.Status.QUEUED
     ).aupdate(**_started())
-    if not claimed:
-        return await generations_answerable().aget(pk=generation_id)
-    return await _run(await generations_answerable().aget(pk=generation_id))
+    generation = await generations_answerable().aget(pk=generation_id)
+    return await _run(generation) if claimed else generation
 
 
 async def generation_run(*, generation: Generation) -> Generation:
