@@ -563,6 +563,20 @@ def test_a_card_is_not_kept_while_its_job_runs(signed_in, user, queued_only):
     assert caches["template_fragments"].get(card_key(generation))
 
 
+def test_kept_cards_are_not_read_again_with_their_model_and_images(signed_in, user):
+    for index in range(3):
+        finished_generation(user, prompt=f"kept {index}")
+    signed_in.get(reverse("studio:playground"))
+
+    with CaptureQueriesContext(connection) as queries:
+        page = signed_in.get(reverse("studio:playground"))
+
+    assert all(f"kept {index}" in page.text for index in range(3))
+    read = " ".join(query["sql"] for query in queries)
+    assert "gateway_generationimage" not in read
+    assert "catalog_imagemodel" not in read
+
+
 def card_key(generation) -> str:
     """The card's key in the cache of rendered cards, as the list pages (no `detail`) make it."""
     return make_template_fragment_key("card", [generation.pk, ""])

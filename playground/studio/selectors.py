@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import caches
+from django.core.cache.utils import make_template_fragment_key
 from django.db.models import QuerySet
 
 from playground.accounts.selectors import account_balance_micros
@@ -179,10 +181,7 @@ def generation_list_for(
 ) -> QuerySet[Generation]:
     """The user's generations, newest first, without the ones deleted from the history."""
     generations = (
-        Generation.objects.filter(user=user, deleted_at__isnull=True)
-        .select_related("model")
-        .defer("model__docs")
-        .prefetch_related("images")
+        _history(user=user).select_related("model").defer("model__docs").prefetch_related("images")
     )
     if model:
         generations = generations.filter(model__slug=model)
@@ -191,8 +190,25 @@ def generation_list_for(
     return generations
 
 
+def _history(*, user: AbstractBaseUser) -> QuerySet[Generation]:
+    return Generation.objects.filter(user=user, deleted_at__isnull=True)
+
+
 def generation_list_recent(*, user: AbstractBaseUser) -> list[Generation]:
-    return list(generation_list_for(user=user)[:RECENT_CARDS])
+    """The user's latest generations, for their cards. A card kept rendered needs only its
+    generation's id and end, so only the others are read with their model and images."""
+    latest = list(_history(user=user).only("finished_at")[:RECENT_CARDS])
+    kept = _cards_kept([generation.pk for generation in latest if generation.finished_at])
+    unkept = [generation.pk for generation in latest if generation.pk not in kept]
+    read = {g.pk: g for g in generation_list_for(user=user).filter(pk__in=unkept)} if unkept else {}
+    return [read.get(generation.pk, generation) for generation in latest]
+
+
+def _cards_kept(ids: list) -> set:
+    """Of `ids`, those whose history card this process keeps rendered: the key is the one
+    `{% cache ... card generation.pk detail %}` makes in studio/partials/card.html."""
+    keys = {make_template_fragment_key("card", [pk, ""]): pk for pk in ids}
+    return {keys[key] for key in caches["template_fragments"].get_many(keys)}
 
 
 def generation_list_by_ids(*, user: AbstractBaseUser, ids: list) -> list[Generation]:
