@@ -5,6 +5,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -61,6 +63,16 @@ def test_overview_shows_balance_starter_credits_and_each_charge_linked(
     assert "· demo" in response.text  # the provider
     assert re.search(r"\d+\.\d s", response.text)  # the duration
     assert format_usd(-generation.cost_micros) in response.text  # the charge row
+
+
+@pytest.mark.parametrize("name", ["accounts:overview", "studio:playground"])
+def test_a_page_that_shows_the_balance_twice_reads_it_once(signed_in, catalog, name):
+    with CaptureQueriesContext(connection) as queries:
+        response = signed_in.get(reverse(name))
+
+    assert response.text.count(format_usd(1_000_000)) >= 2  # the header and the page
+    balance_reads = [q for q in queries if 'SELECT "accounts_account"."balance_micros"' in q["sql"]]
+    assert len(balance_reads) == 1
 
 
 @pytest.mark.django_db

@@ -1,9 +1,8 @@
 from .money import format_usd
-from .selectors import account_balance_micros
+from .selectors import request_balance_micros
 
 
 def balance(request):
     """The signed-in user's balance for the header."""
-    if not request.user.is_authenticated:
-        return {}
-    return {"balance_display": format_usd(account_balance_micros(user_id=request.user.pk))}
+    balance_micros = request_balance_micros(request)
+    return {} if balance_micros is None else {"balance_display": format_usd(balance_micros)}

@@ -4,6 +4,7 @@ from uuid import UUID
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
+from django.http import HttpRequest
 
 from .models import CREDIT_KINDS, Account, ApiKey, LedgerEntry
 
@@ -13,6 +14,17 @@ def account_balance_micros(*, user_id: int) -> int:
         Account.objects.filter(user_id=user_id).values_list("balance_micros", flat=True).first()
     )
     return balance or 0
+
+
+def request_balance_micros(request: HttpRequest) -> int | None:
+    """The signed-in user's balance, read once per request however many parts of the page
+    show it (the header, the price); None for a visitor. Read it after the request's own
+    charges."""
+    if not request.user.is_authenticated:
+        return None
+    if not hasattr(request, "balance_micros"):
+        request.balance_micros = account_balance_micros(user_id=request.user.pk)
+    return request.balance_micros
 
 
 def ledger_entry_list(

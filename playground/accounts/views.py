@@ -24,6 +24,7 @@ from .selectors import (
     credit_history,
     generation_ledger,
     ledger_entry_list,
+    request_balance_micros,
     usage_daily,
 )
 from .services import api_key_create, api_key_revoke, credits_redeem, user_sign_up
@@ -78,7 +79,7 @@ def overview(request):
         response = render(request, "accounts/overview.html#ledger", context)
     else:
         context |= {
-            "balance_micros": account_balance_micros(user_id=request.user.pk),
+            "balance_micros": request_balance_micros(request),
             "credits": credit_history(user_id=request.user.pk)[:RECENT_CREDITS],
         }
         response = render(request, "accounts/overview.html", context)

@@ -9,7 +9,6 @@ from django.core.cache import caches
 from django.core.cache.utils import make_template_fragment_key
 from django.db.models import QuerySet
 
-from playground.accounts.selectors import account_balance_micros
 from playground.catalog.models import ImageModel, Mode
 from playground.catalog.selectors import Catalog, catalog_current
 from playground.gateway.errors import GatewayError
@@ -157,11 +156,10 @@ class RunPrice:
 def run_price(
     *,
     requests: list[GenerationRequest],
-    user: AbstractBaseUser,
+    balance: int | None,
     error: str = "",
 ) -> RunPrice:
-    """The price of `requests`, next to the user's balance."""
-    balance = account_balance_micros(user_id=user.pk) if user.is_authenticated else None
+    """The price of `requests`, next to the user's balance (None for a visitor)."""
     if error:
         return RunPrice(balance_micros=balance, error=error)
     try:

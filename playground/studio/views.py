@@ -25,6 +25,7 @@ from django_htmx.http import (
 )
 
 from playground.accounts.errors import AccountError
+from playground.accounts.selectors import request_balance_micros
 from playground.catalog.models import ImageModel
 from playground.catalog.selectors import catalog_current
 from playground.gateway.errors import GatewayError
@@ -80,7 +81,7 @@ def controls(request):
     response = render(
         request,
         "studio/playground.html#controls",
-        {"form": form, "price": _run_price(form, request.user)},
+        {"form": form, "price": _run_price(request, form)},
     )
     return push_url(response, url)
 
@@ -121,7 +122,7 @@ def generate(request):
         response = render(
             request,
             "studio/playground.html#controls",
-            {"form": form, "price": _run_price(form, request.user)},
+            {"form": form, "price": _run_price(request, form)},
         )
         return reswap(retarget(response, "#controls"), "outerHTML")
     return _playground_page(request, form, status=400)
@@ -262,7 +263,7 @@ def _compare_start(request, form: CompareForm):
         response = render(
             request,
             "studio/compare.html#form",
-            {"form": form, "price": _run_price(form, request.user)},
+            {"form": form, "price": _run_price(request, form)},
         )
         return reswap(retarget(response, "#compare-form"), "outerHTML")
     url = f"{reverse('studio:compare')}?{urlencode([('g', g.pk) for g in group])}"
@@ -322,27 +323,27 @@ def _playground_page(request, form: RunForm | None, *, status: int = 200):
     recent = generation_list_recent(user=request.user) if request.user.is_authenticated else []
     context = {
         "form": form,
-        "price": _run_price(form, request.user) if form else None,
+        "price": _run_price(request, form) if form else None,
         "generations": recent,
     }
     return render(request, "studio/playground.html", context, status=status)
 
 
 def _compare_page(request, form: CompareForm, group: list, *, status: int = 200):
-    context = {"form": form, "price": _run_price(form, request.user), "group": group}
+    context = {"form": form, "price": _run_price(request, form), "group": group}
     return render(request, "studio/compare.html", context, status=status)
 
 
-def _run_price(form: PromptForm, user) -> RunPrice:
+def _run_price(request, form: PromptForm) -> RunPrice:
     priced = form.priced()
     error = priced.price_error()
     requests = [] if error else priced.price_requests()
-    return run_price(requests=requests, user=user, error=error)
+    return run_price(requests=requests, balance=request_balance_micros(request), error=error)
 
 
 def _price_fragment(request, form: PromptForm, *, quote_url: str, submit_label: str):
     context = {
-        "price": _run_price(form, request.user),
+        "price": _run_price(request, form),
         "quote_url": quote_url,
         "submit_label": submit_label,
     }
