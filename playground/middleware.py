@@ -5,8 +5,9 @@ one sync thread per middleware and request, each waiting behind every other requ
 work. These keep static files and the API's requests on the event loop.
 """
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction
 from django.urls import resolve
+from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 API_PREFIX = "/v1/"
@@ -39,20 +40,23 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
         return await self.get_response(request)
 
 
-class ApiMiddleware:
+class ApiMiddleware(MiddlewareMixin):
     """Requests under `/v1/` go straight to their view, past the browser's middleware below
     this one: the API authenticates by key, is exempt from CSRF, keeps no session and answers
-    JSON in its own error envelope (`gateway.views.api_view`)."""
+    JSON in its own error envelope (`gateway.views.api_view`). The views are async: on the
+    event loop under ASGI, through `async_to_sync` under WSGI."""
 
-    sync_capable = False
-    async_capable = True
+    def process_request(self, request):
+        if request.path_info.startswith(API_PREFIX):
+            return async_to_sync(_api_view)(request)
+        return None
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-        markcoroutinefunction(self)
+    async def __acall__(self, request):
+        if request.path_info.startswith(API_PREFIX):
+            return await _api_view(request)
+        return await self.get_response(request)
 
-    async def __call__(self, request):
-        if not request.path_info.startswith(API_PREFIX):
-            return await self.get_response(request)
-        request.resolver_match = match = resolve(request.path_info)
-        return await match.func(request, *match.args, **match.kwargs)
+
+async def _api_view(request):
+    request.resolver_match = match = resolve(request.path_info)
+    return await match.func(request, *match.args, **match.kwargs)

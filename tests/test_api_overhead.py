@@ -1,9 +1,12 @@
-"""What an API call costs the server, through the ASGI server: it skips the browser's middleware
-and runs a bounded number of SQL statements."""
+"""What a request costs the server, through the ASGI server: an API call skips the browser's
+middleware and runs a bounded number of SQL statements; a page runs in one trip to the sync
+thread."""
 
 import httpx
 import pytest
+from asgiref.sync import SyncToAsync
 from django.db.backends import utils
+from django.test import Client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,3 +56,25 @@ def test_an_api_generation_runs_a_bounded_number_of_statements(asgi_server, api_
 
     assert generate(asgi_server, api_key).status_code == 200
     assert len(statements) <= API_GENERATION_STATEMENTS, "\n".join(statements)
+
+
+def test_a_page_runs_its_middleware_and_view_in_one_trip_to_the_sync_thread(
+    asgi_server, user, monkeypatch
+):
+    signed_in = Client()
+    signed_in.force_login(user)
+    session = signed_in.cookies["sessionid"].value
+    trips = []
+    call = SyncToAsync.__call__
+
+    def counted(self, *args, **kwargs):
+        trips.append(getattr(self.func, "__qualname__", repr(self.func)))
+        return call(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "__call__", counted)
+    page = httpx.get(f"{asgi_server}/playground/", cookies={"sessionid": session})
+
+    assert page.status_code == 200
+    assert user.username in page.text  # signed in: the session and auth middleware ran
+    # Django's own: the request_started signal, the page, and the response's close.
+    assert len(trips) == 3, trips
