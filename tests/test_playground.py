@@ -18,6 +18,7 @@ from playground.accounts.models import LedgerEntry
 from playground.accounts.money import format_usd
 from playground.catalog.services import catalog_load, catalog_read
 from playground.gateway.models import Generation
+from playground.studio.forms import RunForm
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -89,6 +90,28 @@ def test_the_model_picker_groups_models_by_mode_with_their_prices(client, catalo
     assert 'value="qwen-image-2512:edit"' in edit_group
     assert 'value="qwen-image-edit:edit"' in edit_group
     assert 'value="qwen-image-edit:generate"' not in text
+
+
+def test_a_models_default_controls_are_rendered_once_per_read_of_the_catalog(
+    client, catalog, monkeypatch
+):
+    playground = reverse("studio:playground")
+    first = client.get(playground).text
+    field = RunForm.base_fields["negative_prompt"]
+    monkeypatch.setattr(field, "help_text", "Changed after the first render.")
+
+    again = client.get(playground).text
+    with_values = client.get(playground, {"negative_prompt": "blurry"}).text
+    data = catalog_read()
+    data["parameters"]["cfg_scale"]["description"] = "Guidance, described anew."
+    catalog_load(data=data)
+    after_load = client.get(playground).text
+
+    assert "What to keep out of the picture" in first
+    assert "What to keep out of the picture" in again  # kept as rendered
+    assert "Changed after the first render." in with_values  # values of its own: rendered
+    assert "blurry</textarea>" in with_values
+    assert "Guidance, described anew." in after_load  # a new read of the catalog
 
 
 def test_the_catalog_link_opens_the_model_it_names(client, catalog):

@@ -30,6 +30,8 @@ CUSTOM = "custom"
 MAX_IMAGES_PER_RUN = 4
 COMPARE_MODELS = (2, 4)
 PICK_MODELS = "Pick {} to {} models to compare.".format(*COMPARE_MODELS)
+# Each process keeps a model's default controls rendered, per read of the catalog.
+DEFAULT_CONTROLS_CACHE_SECONDS = 60
 
 
 def _option_label(option: ModelOption) -> str:
@@ -186,6 +188,8 @@ class RunForm(PromptForm):
         super().__init__(*args, **kwargs)
         self.setup = {"options": options, "option": option, "user": user}
         self.option = option
+        # Nothing chosen but the model: its controls look the same for everyone.
+        self.shows_defaults = not self.is_bound and self.initial.keys() <= {"model"}
         model = option.model
         self.fields["model"].widget.attrs.update(
             {
@@ -237,6 +241,12 @@ class RunForm(PromptForm):
             (f"{provider} flags" if provider else "Generation controls", provider, fields)
             for provider, fields in groups.items()
         ]
+
+    @property
+    def defaults_cache_seconds(self) -> int:
+        """How long the model's default controls may be reused (playground.html); a form with
+        values of its own is rendered every time."""
+        return DEFAULT_CONTROLS_CACHE_SECONDS if self.shows_defaults else 0
 
     @property
     def advanced_open(self) -> bool:

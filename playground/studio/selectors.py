@@ -28,6 +28,7 @@ class ModelOption:
 
     model: ImageModel
     mode: str
+    read_at: float  # the read of the catalog it comes from (`Catalog.read_at`)
 
     @property
     def value(self) -> str:
@@ -60,7 +61,7 @@ def model_options() -> tuple[ModelOption, ...]:
 @lru_cache(maxsize=1)
 def _options(catalog: Catalog) -> tuple[ModelOption, ...]:
     return tuple(
-        ModelOption(model=model, mode=mode)
+        ModelOption(model=model, mode=mode, read_at=catalog.read_at)
         for mode in Mode.values
         for model in catalog.models
         if model.has_mode(mode)
