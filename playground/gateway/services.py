@@ -396,7 +396,12 @@ class _Run:
         generation = self.generation
         provider = provider_for(route)
         params = generation.params
-        inputs, mask = await images.off_loop(_read_inputs, params["inputs"])
+        stored_inputs = params["inputs"]
+        inputs, mask = (
+            await images.off_loop(_read_inputs, stored_inputs)
+            if stored_inputs["images"] or stored_inputs["mask"]
+            else ((), None)
+        )
         dropped = foreign_flags(provider.slug)
         extra = {name: value for name, value in params["extra"].items() if name not in dropped}
         per_call = provider.max_images_per_call
