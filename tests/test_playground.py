@@ -221,6 +221,22 @@ def test_the_price_follows_n_and_size(client, catalog):
     assert price(model="qwen-image-edit-plus:edit") == "$0.03"
 
 
+@pytest.mark.parametrize("model", ["qwen-image:generate", "qwen-image-edit-plus:edit"])
+def test_a_models_default_run_is_priced_once_per_read_of_the_catalog(signed_in, monkeypatch, model):
+    validated = []
+    price_error = RunForm.price_error
+    monkeypatch.setattr(
+        RunForm, "price_error", lambda form: validated.append(form) or price_error(form)
+    )
+
+    pages = [signed_in.get(reverse("studio:playground"), {"model": model}) for _ in range(3)]
+    shown = {re.search(r'class="cost">([^<]+)<', page.text)[1] for page in pages}
+    quoted = signed_in.get(reverse("studio:quote"), run_form(model=model), headers=HTMX)
+
+    assert shown == {re.search(r'class="cost">([^<]+)<', quoted.text)[1]}
+    assert len(validated) == 2  # the default form once, then the quote's own
+
+
 def test_an_impossible_size_is_explained_and_cannot_run(signed_in):
     response = signed_in.get(
         reverse("studio:quote"),

@@ -1,11 +1,13 @@
 """The playground's HTML forms: one run with its model's own controls, a comparison of models on
 one prompt, and the history filters."""
 
+import functools
 import secrets
 from collections.abc import Sequence
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.forms.renderers import Jinja2
 from django.template.defaultfilters import filesizeformat
@@ -112,6 +114,11 @@ class PromptForm(forms.Form):
             self.add_error("seed", "Enter the seed to lock, or untick the lock for a random one.")
         return data
 
+    def price_inputs(self) -> tuple[str, tuple[GenerationRequest, ...]]:
+        """What the price preview needs: why the fields that set the price are not valid (or
+        ""), else the requests to price."""
+        return _price_inputs(self)
+
     def priced(self) -> "PromptForm":
         """This form bound to the values it shows, so that an unbound form can be priced."""
         if self.is_bound:
@@ -127,6 +134,12 @@ class PromptForm(forms.Form):
 
     def price_requests(self) -> list[GenerationRequest]:
         raise NotImplementedError
+
+
+def _price_inputs(form: PromptForm) -> tuple[str, tuple[GenerationRequest, ...]]:
+    priced = form.priced()
+    error = priced.price_error()
+    return error, () if error else tuple(priced.price_requests())
 
 
 class MultipleFileInput(forms.FileInput):
@@ -343,6 +356,11 @@ class RunForm(PromptForm):
             },
         )
 
+    def price_inputs(self) -> tuple[str, tuple[GenerationRequest, ...]]:
+        if self.shows_defaults:
+            return _default_price_inputs(self.option, self.setup["options"])
+        return _price_inputs(self)
+
     def price_requests(self) -> list[GenerationRequest]:
         return [self.generation_request()]
 
@@ -357,6 +375,18 @@ class RunForm(PromptForm):
             *(images.read(name) for name in names),
             *(upload.read() for upload in data.get("images") or ()),
         )
+
+
+@functools.lru_cache(maxsize=16)  # the options of a read or two of the catalog
+def _default_price_inputs(
+    option: ModelOption, options: tuple[ModelOption, ...]
+) -> tuple[str, tuple[GenerationRequest, ...]]:
+    """The price inputs of a model's default controls: the same for everyone, so worked out
+    once per option and read of the catalog instead of validating a second form each time."""
+    defaults = RunForm(
+        initial={"model": option.value}, options=options, option=option, user=AnonymousUser()
+    )
+    return _price_inputs(defaults)
 
 
 def _input_names(generation: Generation | None) -> list[str]:

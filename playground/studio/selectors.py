@@ -156,7 +156,7 @@ class RunPrice:
 
 def run_price(
     *,
-    requests: list[GenerationRequest],
+    requests: Sequence[GenerationRequest],
     balance: int | None,
     error: str = "",
 ) -> RunPrice:

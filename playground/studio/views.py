@@ -335,9 +335,7 @@ def _compare_page(request, form: CompareForm, group: list, *, status: int = 200)
 
 
 def _run_price(request, form: PromptForm) -> RunPrice:
-    priced = form.priced()
-    error = priced.price_error()
-    requests = [] if error else priced.price_requests()
+    error, requests = form.price_inputs()
     return run_price(requests=requests, balance=request_balance_micros(request), error=error)
 
 
