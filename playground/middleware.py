@@ -1,8 +1,9 @@
-"""Middleware that runs natively in async mode.
+"""Middleware that also runs natively in async mode.
 
 Django runs each sync-only middleware of an async request in a thread: two hand-offs to the
 one sync thread per middleware and request, each waiting behind every other request's database
-work. These keep static files and the API's requests on the event loop.
+work. These keep static files and the API's requests on the event loop; in a sync chain (the
+pages', `playground/asgi.py`, or WSGI) they run as plain sync middleware.
 """
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction
