@@ -128,3 +128,22 @@ def test_a_process_keeps_its_read_of_the_catalog_for_a_moment(client, catalog, m
 
     assert "$0.012345" not in kept
     assert "$0.012345" in read_again
+
+
+def test_a_read_that_finds_the_catalog_unchanged_keeps_the_read_before(catalog, monkeypatch):
+    monkeypatch.setattr(selectors, "CATALOG_MAX_AGE_SECONDS", 0)  # every use reads again
+    first = selectors.catalog_current()
+    unchanged = selectors.catalog_current()
+    Offering.objects.filter(model__slug="qwen-image", provider="replicate").update(
+        price_micros=12_345
+    )
+    repriced = selectors.catalog_current()
+    ProviderInfo.objects.filter(slug="replicate").update(name="Replicate, renamed")
+    renamed = selectors.catalog_current()
+
+    assert unchanged is first  # with the options and prices worked out from it
+    assert repriced is not first
+    offerings = repriced.model("qwen-image").offerings.all()
+    assert {o.price_micros for o in offerings if o.provider == "replicate"} == {12_345}
+    assert renamed is not repriced
+    assert renamed.provider_names["replicate"] == "Replicate, renamed"

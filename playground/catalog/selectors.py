@@ -2,11 +2,12 @@
 
 Every page and API request reads the catalog, which changes only when it is loaded or edited in
 the admin, so each process keeps one read of it (`catalog_current`): read again once it is
-CATALOG_MAX_AGE_SECONDS old, and at once after this process changed a row of it.
+CATALOG_MAX_AGE_SECONDS old, and at once after this process changed a row of it. A read that
+finds the rows as they were keeps the one before, and with it what was worked out from it.
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .models import ImageModel, Offering, ProviderInfo
 from .pricing import price_micros
@@ -20,30 +21,36 @@ class Catalog:
     """The active models in catalog order, each with its documentation and all its offerings
     (active or not: callers filter), and the providers' names, as one process read them.
     Shared by every request of the process: read only. Each read is its own (hashed by
-    identity), so what is worked out from one read can be kept until the next."""
+    identity), so what is worked out from one read can be kept until a read finds a change."""
 
     models: tuple[ImageModel, ...]
     provider_names: dict[str, str]
     read_at: float
+    rows: tuple = field(repr=False)  # the columns of the models and offerings: was it changed?
 
     def model(self, slug: str) -> ImageModel | None:
         return next((model for model in self.models if model.slug == slug), None)
 
 
 _current: Catalog | None = None
+_checked_at = 0.0
 
 
 def catalog_current() -> Catalog:
-    global _current
-    current = _current
-    if current is None or time.monotonic() - current.read_at > CATALOG_MAX_AGE_SECONDS:
-        read_at = time.monotonic()
-        current = _current = Catalog(
-            models=tuple(ImageModel.objects.filter(is_active=True).prefetch_related("offerings")),
-            provider_names=dict(ProviderInfo.objects.values_list("slug", "name")),
-            read_at=read_at,
-        )
+    global _current, _checked_at
+    current, now = _current, time.monotonic()
+    if current is None or now - _checked_at > CATALOG_MAX_AGE_SECONDS:
+        models = tuple(ImageModel.objects.filter(is_active=True).prefetch_related("offerings"))
+        names = dict(ProviderInfo.objects.values_list("slug", "name"))
+        rows = tuple((_columns(m), *map(_columns, m.offerings.all())) for m in models)
+        if current is None or (rows, names) != (current.rows, current.provider_names):
+            current = Catalog(models=models, provider_names=names, read_at=now, rows=rows)
+        _current, _checked_at = current, now
     return current
+
+
+def _columns(row) -> tuple:
+    return tuple(getattr(row, field.attname) for field in row._meta.concrete_fields)
 
 
 def catalog_forget(**_) -> None:
