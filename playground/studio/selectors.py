@@ -199,7 +199,7 @@ def generation_list_recent(*, user: AbstractBaseUser) -> list[Generation]:
     latest = list(_history(user=user).only("finished_at")[:RECENT_CARDS])
     kept = _cards_kept([generation.pk for generation in latest if generation.finished_at])
     unkept = [generation.pk for generation in latest if generation.pk not in kept]
-    read = {g.pk: g for g in generation_list_for(user=user).filter(pk__in=unkept)} if unkept else {}
+    read = {g.pk: g for g in generation_list_by_ids(user=user, ids=unkept)}
     return [read.get(generation.pk, generation) for generation in latest]
 
 
@@ -212,6 +212,8 @@ def _cards_kept(ids: list) -> set:
 
 def generation_list_by_ids(*, user: AbstractBaseUser, ids: list) -> list[Generation]:
     """The user's generations among `ids`, in the order of `ids`."""
+    if not ids:  # no query to build
+        return []
     found = {g.pk: g for g in generation_list_for(user=user).filter(pk__in=ids)}
     return [found[pk] for pk in ids if pk in found]
 
