@@ -50,7 +50,7 @@ def catalog_current() -> Catalog:
 
 
 def _columns(row) -> tuple:
-    return tuple(getattr(row, field.attname) for field in row._meta.concrete_fields)
+    return tuple(getattr(row, column.attname) for column in row._meta.concrete_fields)
 
 
 def catalog_forget(**_) -> None:
