@@ -9,9 +9,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import dateformat, timezone
 
+from playground.accounts.errors import InvalidApiKey
 from playground.accounts.models import ApiKey, LedgerEntry
 from playground.accounts.money import format_usd
-from playground.accounts.services import api_key_create
+from playground.accounts.services import api_key_authenticate, api_key_create
 from playground.gateway.models import Generation
 from tests import factories
 
@@ -114,6 +115,7 @@ def test_a_revoked_key_stops_working(live_server, catalog, user):
     client.force_login(user)
     raw_key = create_key(client)
     api_key = ApiKey.objects.get(user=user)
+    sdk(live_server, raw_key).models.list()  # authenticated once, so cached
 
     row = client.post(reverse("accounts:api-key-revoke", args=[api_key.pk]), headers=HTMX)
 
@@ -124,6 +126,33 @@ def test_a_revoked_key_stops_working(live_server, catalog, user):
         sdk(live_server, raw_key).images.generate(
             model="qwen-image", prompt="x", size=factories.SIZE
         )
+
+
+def test_a_key_used_again_reads_no_row_to_authenticate(user, django_assert_num_queries):
+    _, raw_key = api_key_create(user=user, name="busy")
+    first = api_key_authenticate(raw_key=raw_key)  # reads the key, writes its last use
+
+    with django_assert_num_queries(0):
+        again = api_key_authenticate(raw_key=raw_key)
+
+    assert again == first
+    assert again.user.account.pk == user.account.pk
+    assert again.last_used_at == first.last_used_at
+
+
+@pytest.mark.parametrize("change", ["deactivate the user", "delete the key"])
+def test_a_cached_key_stops_at_once_when_its_user_is_deactivated_or_it_is_deleted(user, change):
+    api_key, raw_key = api_key_create(user=user, name="cached")
+    api_key_authenticate(raw_key=raw_key)
+
+    if change == "deactivate the user":
+        user.is_active = False
+        user.save()
+    else:
+        api_key.delete()
+
+    with pytest.raises(InvalidApiKey):
+        api_key_authenticate(raw_key=raw_key)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -16,8 +16,9 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
@@ -37,6 +38,10 @@ from .selectors import holds_unreleased
 
 API_KEY_SCHEME = "sk-"
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most this often
+# How long the cache keeps an authenticated key (with its user and account), so an API call
+# reads no row to authenticate. Changes forget it at once in the shared cache (Redis); with the
+# per-process cache, other processes see them this much later at most.
+API_KEY_CACHE_SECONDS = 10
 # Redeem codes: 16 characters from an alphabet without look-alikes (80 bits), shown in fours.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_GROUPS = 4
@@ -242,11 +247,12 @@ def _release(*, hold: LedgerEntry, cost_micros: int, memo: str = "") -> None:
 
 
 def _api_key_spend(*, api_key_id: int, amount_micros: int) -> None:
-    no_limit = ApiKey.objects.filter(pk=api_key_id, spend_limit_micros__isnull=True)
-    within_limit = ApiKey.objects.filter(
-        pk=api_key_id, spent_micros__lte=F("spend_limit_micros") - amount_micros
+    within_limit = Q(spend_limit_micros__isnull=True) | Q(
+        spent_micros__lte=F("spend_limit_micros") - amount_micros
     )
-    if not (no_limit | within_limit).update(spent_micros=F("spent_micros") + amount_micros):
+    if not ApiKey.objects.filter(within_limit, pk=api_key_id).update(
+        spent_micros=F("spent_micros") + amount_micros
+    ):
         raise SpendLimitReached()
 
 
@@ -337,24 +343,50 @@ def api_key_revoke(*, api_key: ApiKey) -> bool:
     revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+    api_key_forget(key_hashes=[api_key.key_hash])
     return bool(revoked)
 
 
 def api_key_authenticate(*, raw_key: str) -> ApiKey:
-    """The usable key that `raw_key` is, or `InvalidApiKey`. Hashes compare in constant time."""
-    api_key = (
-        ApiKey.objects.select_related("user__account")
-        .filter(prefix=raw_key[: ApiKey.PREFIX_LENGTH])
-        .first()
-    )
-    if (
-        api_key is None
-        or not constant_time_compare(api_key.key_hash, hash_api_key(raw_key))
-        or not api_key.is_usable
-        or not api_key.user.is_active
-    ):
+    """The usable key that `raw_key` is, or `InvalidApiKey`. Hashes compare in constant time;
+    a key found is cached under its hash for `API_KEY_CACHE_SECONDS`."""
+    key_hash = hash_api_key(raw_key)
+    api_key = cache.get(_api_key_cache_key(key_hash))
+    if api_key is None:
+        api_key = (
+            ApiKey.objects.select_related("user__account")
+            .filter(prefix=raw_key[: ApiKey.PREFIX_LENGTH])
+            .first()
+        )
+        if api_key is None or not constant_time_compare(api_key.key_hash, key_hash):
+            raise InvalidApiKey()
+        cache.set(_api_key_cache_key(key_hash), api_key, API_KEY_CACHE_SECONDS)
+    if not api_key.is_usable or not api_key.user.is_active:
         raise InvalidApiKey()
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+        cache.set(_api_key_cache_key(key_hash), api_key, API_KEY_CACHE_SECONDS)
     return api_key
+
+
+def api_key_forget(*, key_hashes: Iterable[str]) -> None:
+    """Drop keys from the authentication cache, so the next call reads them again."""
+    cache.delete_many([_api_key_cache_key(key_hash) for key_hash in key_hashes])
+
+
+def api_key_forget_deleted(*, instance: ApiKey, **_) -> None:
+    """A receiver of `post_delete` for keys (also when their user is deleted)."""
+    api_key_forget(key_hashes=[instance.key_hash])
+
+
+def api_key_forget_users(*, instance: AbstractBaseUser, created: bool, update_fields, **_) -> None:
+    """A receiver of `post_save` for users: a user deactivated in the admin stops their keys at
+    once. A save of only `last_login` (every sign-in) leaves them."""
+    if not created and (update_fields is None or "is_active" in update_fields):
+        api_key_forget(key_hashes=instance.api_keys.values_list("key_hash", flat=True))
+
+
+def _api_key_cache_key(key_hash: str) -> str:
+    return f"api-key:{key_hash}"
