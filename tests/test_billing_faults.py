@@ -111,7 +111,7 @@ def test_a_settle_arriving_after_the_sweep_changes_nothing(live_server, user, ca
 
     settled = credits_settle(generation_id=generation.pk, cost_micros=generation.hold_micros)
 
-    assert settled is False
+    assert settled is None
     assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CAPTURE).exists()
     assert factories.balance_micros(user) == 1_000_000 == factories.ledger_sum_micros(user)
 
@@ -138,7 +138,7 @@ def test_the_sweep_racing_settles_releases_each_hold_exactly_once(live_server, c
         swept = pool.submit(in_thread, lambda: credits_release_stale(held_before=timezone.now()))
         settled = list(pool.map(settle, generations))
 
-    by_settle = {g.pk for g, won in zip(generations, settled, strict=True) if won}
+    by_settle = {g.pk for g, won in zip(generations, settled, strict=True) if won is not None}
     assert by_settle.isdisjoint(swept.result())
     assert by_settle | set(swept.result()) == {g.pk for g in generations}
     for generation in generations:

@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from playground.accounts.models import Account, ApiKey, LedgerEntry
+from playground.accounts.money import usd_to_micros
 from playground.accounts.services import credits_grant
 from playground.gateway.models import Generation
 from tests import factories
@@ -42,12 +43,17 @@ def test_what_pays_for_exactly_k_images_allows_exactly_k_of_4k_concurrent_reques
     client = openai.OpenAI(base_url=f"{asgi_server}/v1", api_key=key, max_retries=0)
     start = threading.Barrier(REQUESTS)
 
+    remaining = []
+
     def call(index: int) -> int:
         start.wait()
         try:
-            client.images.generate(model="qwen-image", prompt=f"race {index}", size=factories.SIZE)
+            raw = client.images.with_raw_response.generate(
+                model="qwen-image", prompt=f"race {index}", size=factories.SIZE
+            )
         except openai.APIStatusError as exc:
             return exc.status_code if exc.body["code"] == code else exc
+        remaining.append(usd_to_micros(raw.headers["x-credits-remaining"]))
         return 200
 
     with ThreadPoolExecutor(REQUESTS) as pool:
@@ -55,6 +61,8 @@ def test_what_pays_for_exactly_k_images_allows_exactly_k_of_4k_concurrent_reques
 
     assert (statuses.count(200), statuses.count(402)) == (K, REQUESTS - K)
     assert factories.balance_micros(user) == balance - K * price
+    # Each answer's balance is the one its settle left: the last settle's is the final one.
+    assert min(remaining) == factories.balance_micros(user)
     assert factories.ledger_sum_micros(user) == factories.balance_micros(user)
     charges = LedgerEntry.objects.filter(account__user=user, kind=LedgerEntry.Kind.CAPTURE)
     assert sorted(charges.values_list("amount_micros", flat=True)) == [-price] * K

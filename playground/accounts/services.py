@@ -143,26 +143,29 @@ def credits_hold(
 
 
 @transaction.atomic(savepoint=False)
-def credits_settle(*, generation_id, cost_micros: int) -> bool:
+def credits_settle(*, generation_id, cost_micros: int) -> int | None:
     """Release a generation's hold and capture what it cost (0 for a failure), charging the
-    account and key the hold named.
+    account and key the hold named; the account's balance after it.
 
-    Settling twice, or after the stale-hold sweep released the hold, is a no-op that returns
-    False: the ledger takes one release per generation.
+    The account's row is locked as the hold is read, so that balance is exact. Settling twice,
+    or after the stale-hold sweep released the hold, is a no-op that returns None: the ledger
+    takes one release per generation.
     """
     hold = (
         LedgerEntry.objects.filter(generation_id=generation_id, kind=LedgerEntry.Kind.HOLD)
-        .only("account_id", "amount_micros", "generation_id", "api_key_id")
+        .select_related("account")
+        .select_for_update(of=("account",))
+        .only("amount_micros", "generation_id", "api_key_id", "account__balance_micros")
         .first()
     )
     if hold is None:
-        return False
+        return None
     try:
         with transaction.atomic():
             _release(hold=hold, cost_micros=cost_micros)
     except IntegrityError:  # the hold was released already
-        return False
-    return True
+        return None
+    return hold.account.balance_micros - hold.amount_micros - cost_micros
 
 
 @transaction.atomic

@@ -563,7 +563,8 @@ def _generation_finish(
 ) -> Generation:
     """End a running generation and settle its hold: succeeded (charged for the images),
     failed or cancelled (nothing charged). If the user cancelled while it ran, the images are
-    discarded and nothing is charged. Returns the generation as it ended, with its images."""
+    discarded and nothing is charged. Returns the generation as it ended, with its images and
+    the balance its settle left as `balance_after_micros` (None if the sweep settled it)."""
     fields = {"attempts": attempts, "finished_at": timezone.now()}
     if cancelled:
         fields |= {"status": Generation.Status.CANCELLED, "error_message": "Cancelled."}
@@ -586,8 +587,10 @@ def _generation_finish(
             attempts=attempts, finished_at=fields["finished_at"]
         )
         transaction.on_commit(lambda: images.delete([item.name for item in stored]))
-        credits_settle(generation_id=generation.pk, cost_micros=0)
-        return generations_answerable().get(pk=generation.pk)
+        balance_micros = credits_settle(generation_id=generation.pk, cost_micros=0)
+        generation = generations_answerable().get(pk=generation.pk)
+        generation.balance_after_micros = balance_micros
+        return generation
     for name, value in fields.items():
         setattr(generation, name, value)
     generation.image_list = GenerationImage.objects.bulk_create(
@@ -603,7 +606,9 @@ def _generation_finish(
         )
         for index, item in enumerate(stored)
     )
-    credits_settle(generation_id=generation.pk, cost_micros=fields.get("cost_micros", 0))
+    generation.balance_after_micros = credits_settle(
+        generation_id=generation.pk, cost_micros=fields.get("cost_micros", 0)
+    )
     return generation
 
 

@@ -221,7 +221,9 @@ async def _run(
 
 
 async def _with_credit_headers(response: JsonResponse, generation: Generation) -> JsonResponse:
-    remaining = await sync_to_async(account_balance_micros)(user_id=generation.user_id)
+    remaining = getattr(generation, "balance_after_micros", None)
+    if remaining is None:  # not settled by this request: read now
+        remaining = await sync_to_async(account_balance_micros)(user_id=generation.user_id)
     response["X-Generation-Id"] = str(generation.pk)
     response["X-Credits-Charged"] = usd_str(generation.cost_micros)
     response["X-Credits-Remaining"] = usd_str(remaining)
