@@ -151,14 +151,14 @@ def credits_settle(*, generation_id, cost_micros: int) -> int | None:
     or after the stale-hold sweep released the hold, is a no-op that returns None: the ledger
     takes one release per generation.
     """
-    hold = (
-        LedgerEntry.objects.filter(generation_id=generation_id, kind=LedgerEntry.Kind.HOLD)
-        .select_related("account")
-        .select_for_update(of=("account",))
-        .only("amount_micros", "generation_id", "api_key_id", "account__balance_micros")
-        .first()
-    )
-    if hold is None:
+    try:
+        hold = (
+            LedgerEntry.objects.select_related("account")
+            .select_for_update(of=("account",))
+            .only("amount_micros", "generation_id", "api_key_id", "account__balance_micros")
+            .get(generation_id=generation_id, kind=LedgerEntry.Kind.HOLD)
+        )
+    except LedgerEntry.DoesNotExist:
         return None
     try:
         with transaction.atomic():
