@@ -1,6 +1,9 @@
 """What a request costs the server, through the ASGI server: an API call skips the browser's
 middleware and runs a bounded number of SQL statements; a page runs in one trip to the sync
-thread."""
+thread; what the process loaded is left out of the garbage collector's passes."""
+
+import gc
+import importlib
 
 import httpx
 import pytest
@@ -79,3 +82,9 @@ def test_a_page_runs_its_middleware_and_view_in_one_trip_to_the_sync_thread(
     assert user.username in page.text  # signed in: the session and auth middleware ran
     # Django's own: the request_started signal, the page, and the response's close.
     assert len(trips) == 3, trips
+
+
+def test_the_loaded_application_is_frozen_out_of_garbage_collection():
+    importlib.reload(importlib.import_module("playground.asgi"))
+
+    assert gc.get_freeze_count() > 10_000  # Django, the site's modules and their objects
