@@ -138,6 +138,8 @@ def test_a_key_used_again_reads_no_row_to_authenticate(user, django_assert_num_q
     assert again == first
     assert again.user.account.pk == user.account.pk
     assert again.last_used_at == first.last_used_at
+    assert {"password", "email"} <= again.user.get_deferred_fields()  # not in the cache
+    assert "balance_micros" in again.user.account.get_deferred_fields()
 
 
 @pytest.mark.parametrize("change", ["deactivate the user", "delete the key"])

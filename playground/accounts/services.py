@@ -351,13 +351,24 @@ def api_key_revoke(*, api_key: ApiKey) -> bool:
 
 
 def api_key_authenticate(*, raw_key: str) -> ApiKey:
-    """The usable key that `raw_key` is, or `InvalidApiKey`. Hashes compare in constant time;
-    a key found is cached under its hash for `API_KEY_CACHE_SECONDS`."""
+    """The usable key that `raw_key` is, or `InvalidApiKey`. Hashes compare in constant time.
+
+    A key found is cached under its hash for `API_KEY_CACHE_SECONDS`, with only what the API
+    uses of its user and account (no password hash, no balance: balances move by conditional
+    updates, never from this copy)."""
     key_hash = hash_api_key(raw_key)
     api_key = cache.get(_api_key_cache_key(key_hash))
     if api_key is None:
         api_key = (
             ApiKey.objects.select_related("user__account")
+            .only(
+                "key_hash",
+                "last_used_at",
+                "expires_at",
+                "revoked_at",
+                "user__is_active",
+                "user__account__id",
+            )
             .filter(prefix=raw_key[: ApiKey.PREFIX_LENGTH])
             .first()
         )
