@@ -353,12 +353,14 @@ def api_key_revoke(*, api_key: ApiKey) -> bool:
 def api_key_authenticate(*, raw_key: str) -> ApiKey:
     """The usable key that `raw_key` is, or `InvalidApiKey`. Hashes compare in constant time.
 
-    A key found is cached under its hash for `API_KEY_CACHE_SECONDS`, with only what the API
+    A usable key is cached under its hash for `API_KEY_CACHE_SECONDS`, with only what the API
     uses of its user and account (no password hash, no balance: balances move by conditional
     updates, never from this copy)."""
     key_hash = hash_api_key(raw_key)
-    api_key = cache.get(_api_key_cache_key(key_hash))
-    if api_key is None:
+    cache_key = _api_key_cache_key(key_hash)
+    api_key = cache.get(cache_key)
+    cached = api_key is not None
+    if not cached:
         api_key = (
             ApiKey.objects.select_related("user__account")
             .only(
@@ -374,14 +376,15 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey:
         )
         if api_key is None or not constant_time_compare(api_key.key_hash, key_hash):
             raise InvalidApiKey()
-        cache.set(_api_key_cache_key(key_hash), api_key, API_KEY_CACHE_SECONDS)
     if not api_key.is_usable or not api_key.user.is_active:
         raise InvalidApiKey()
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
-        cache.set(_api_key_cache_key(key_hash), api_key, API_KEY_CACHE_SECONDS)
+        cached = False
+    if not cached:
+        cache.set(cache_key, api_key, API_KEY_CACHE_SECONDS)
     return api_key
 
 
