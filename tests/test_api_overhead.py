@@ -1,15 +1,20 @@
 """What a request costs the server, through the ASGI server: an API call skips the browser's
 middleware and runs a bounded number of SQL statements; a page runs in one trip to the sync
-thread; what the process loaded is left out of the garbage collector's passes."""
+thread; a queued job reads no images before it has any; what the process loaded is left out of
+the garbage collector's passes."""
 
 import gc
 import importlib
 
 import httpx
 import pytest
-from asgiref.sync import SyncToAsync
+from asgiref.sync import SyncToAsync, async_to_sync
 from django.db.backends import utils
 from django.test import Client
+
+from playground.gateway.models import Generation
+from playground.gateway.schemas import GenerationRequest
+from playground.gateway.services import generation_execute, generation_submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -82,6 +87,26 @@ def test_a_page_runs_its_middleware_and_view_in_one_trip_to_the_sync_thread(
     assert user.username in page.text  # signed in: the session and auth middleware ran
     # Django's own: the request_started signal, the page, and the response's close.
     assert len(trips) == 3, trips
+
+
+def test_a_queued_job_runs_without_reading_images_it_cannot_have_yet(
+    user, catalog, statements, settings
+):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    generation, _ = async_to_sync(generation_submit)(
+        user=user,
+        request=GenerationRequest(mode="generate", model="qwen-image", prompt="a lighthouse"),
+        source=Generation.Source.PLAYGROUND,
+        base_url="http://testserver/",
+    )
+    statements.clear()
+
+    finished = async_to_sync(generation_execute)(generation_id=generation.pk)
+
+    assert finished.status == Generation.Status.SUCCEEDED
+    assert len(finished.image_list) == 1
+    reads = [sql for sql in statements if sql.startswith("SELECT")]
+    assert reads and not [sql for sql in reads if "generationimage" in sql], reads
 
 
 def test_the_loaded_application_is_frozen_out_of_garbage_collection():

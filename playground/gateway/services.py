@@ -255,8 +255,10 @@ async def generation_execute(*, generation_id) -> Generation:
     claimed = await Generation.objects.filter(
         pk=generation_id, status=Generation.Status.QUEUED
     ).aupdate(**_started())
-    generation = await generations_answerable().aget(pk=generation_id)
-    return await _run(generation) if claimed else generation
+    if not claimed:  # run, or being run, by another worker
+        return await generations_answerable().aget(pk=generation_id)
+    # A job that has not run yet has no images to read.
+    return await _run(await generations_answerable().prefetch_related(None).aget(pk=generation_id))
 
 
 async def generation_run(*, generation: Generation) -> Generation:
