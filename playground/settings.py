@@ -63,9 +63,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "playground.middleware.ApiMiddleware",  # the API: its security headers, then its view
     "django.middleware.security.SecurityMiddleware",
     "playground.middleware.StaticFilesMiddleware",
-    "playground.middleware.ApiMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

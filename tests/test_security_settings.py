@@ -191,6 +191,21 @@ def test_plain_http_is_redirected_to_https(production):
     assert response.headers["location"] == f"https://{HOST}/playground/"
 
 
+def test_the_api_is_redirected_to_https_and_answers_with_hsts(production):
+    """The API's requests pass the security middleware on the event loop, not in a thread."""
+    plain = httpx.get(f"{production}/v1/models", headers={"Host": HOST})
+    secure = httpx.get(
+        f"{production}/v1/models", headers={"Host": HOST, "X-Forwarded-Proto": "https"}
+    )
+
+    assert plain.status_code == 301
+    assert plain.headers["location"] == f"https://{HOST}/v1/models"
+    assert secure.status_code == 401  # no key: the envelope, with the security headers
+    assert secure.json()["error"]["code"] == "missing_api_key"
+    assert secure.headers["strict-transport-security"].startswith("max-age=31536000")
+    assert secure.headers["x-content-type-options"] == "nosniff"
+
+
 def post_form(site: str, path: str, fields: dict) -> tuple[httpx.Response, httpx.Response]:
     """GET the form at `path` and post it back with `fields`, as a browser on HTTPS would:
     the cookies are Secure, so they are sent by hand (this hop is plain HTTP)."""
