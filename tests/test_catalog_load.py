@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.management import call_command
+from django.db.models.sql.compiler import SQLCompiler
 from django.urls import reverse
 
 from playground.catalog import selectors
@@ -140,6 +141,8 @@ def test_a_read_that_finds_the_catalog_unchanged_keeps_the_read_before(catalog, 
     repriced = selectors.catalog_current()
     ProviderInfo.objects.filter(slug="replicate").update(name="Replicate, renamed")
     renamed = selectors.catalog_current()
+    ImageModel.objects.filter(slug="qwen-image").update(docs={"overview": "Redocumented."})
+    redocumented = selectors.catalog_current()
 
     assert unchanged is first  # with the options and prices worked out from it
     assert repriced is not first
@@ -147,3 +150,25 @@ def test_a_read_that_finds_the_catalog_unchanged_keeps_the_read_before(catalog, 
     assert {o.price_micros for o in offerings if o.provider == "replicate"} == {12_345}
     assert renamed is not repriced
     assert renamed.provider_names["replicate"] == "Replicate, renamed"
+    assert redocumented is not renamed
+    assert redocumented.model("qwen-image").docs == {"overview": "Redocumented."}
+
+
+def test_a_check_of_the_catalog_compiles_no_query(catalog, monkeypatch, django_assert_num_queries):
+    """The check, every CATALOG_MAX_AGE_SECONDS in every process, sends statements compiled
+    once: three, and no work of the ORM's."""
+    monkeypatch.setattr(selectors, "CATALOG_MAX_AGE_SECONDS", 0)
+    first = selectors.catalog_current()
+    compiled = []
+    as_sql = SQLCompiler.as_sql
+
+    def counted(self, *args, **kwargs):
+        compiled.append(self.query.model)
+        return as_sql(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", counted)
+
+    with django_assert_num_queries(3):
+        assert selectors.catalog_current() is first
+
+    assert compiled == []
