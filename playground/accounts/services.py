@@ -2,10 +2,10 @@
 
 Every balance change is an UPDATE (conditional where it takes, never read-modify-write) plus
 its ledger rows, in one transaction, so the balance always equals the ledger's sum and can never
-go below zero: `_move` for one row, `_release` for settling a hold. The ledger takes one hold,
-release, capture and refund per generation, so settling twice fails on its unique index;
-services that must see which rows already exist (the stale-hold sweep, refunds) first lock the
-accounts concerned, in primary-key order.
+go below zero: `_move` for one row, `_release` for settling a hold, both with the statements of
+`ledger.py`. The ledger takes one hold, release, capture and refund per generation, so settling
+twice fails on its unique index; services that must see which rows already exist (the stale-hold
+sweep, refunds) first lock the accounts concerned, in primary-key order.
 """
 
 import secrets
@@ -18,10 +18,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from . import ledger
 from .errors import (
     AlreadyRefunded,
     InsufficientCredits,
@@ -73,14 +73,11 @@ def _move(*, account_id: int, amount_micros: int, kind: str, **links) -> LedgerE
     Raises `InsufficientCredits` when taking would leave the balance below zero. Callers run
     inside a transaction.
     """
-    accounts = Account.objects.filter(pk=account_id)
-    if amount_micros < 0:
-        accounts = accounts.filter(balance_micros__gte=-amount_micros)
-    if not accounts.update(balance_micros=F("balance_micros") + amount_micros):
+    if ledger.balance_add(account_id=account_id, amount_micros=amount_micros) is None:
         raise InsufficientCredits()
-    return LedgerEntry.objects.create(
-        account_id=account_id, kind=kind, amount_micros=amount_micros, **links
-    )
+    entry = LedgerEntry(account_id=account_id, kind=kind, amount_micros=amount_micros, **links)
+    ledger.entries_add(entry)
+    return entry
 
 
 @transaction.atomic
@@ -138,8 +135,10 @@ def credits_hold(
         generation_id=generation_id,
         api_key_id=api_key_id,
     )
-    if api_key_id is not None:
-        _api_key_spend(api_key_id=api_key_id, amount_micros=amount_micros)
+    if api_key_id is not None and not ledger.spend_add(
+        api_key_id=api_key_id, amount_micros=amount_micros
+    ):
+        raise SpendLimitReached()
 
 
 @transaction.atomic(savepoint=False)
@@ -147,25 +146,17 @@ def credits_settle(*, generation_id, cost_micros: int) -> int | None:
     """Release a generation's hold and capture what it cost (0 for a failure), charging the
     account and key the hold named; the account's balance after it.
 
-    The account's row is locked as the hold is read, so that balance is exact. Settling twice,
-    or after the stale-hold sweep released the hold, is a no-op that returns None: the ledger
-    takes one release per generation.
+    Settling twice, or after the stale-hold sweep released the hold, is a no-op that returns
+    None: the ledger takes one release per generation.
     """
-    try:
-        hold = (
-            LedgerEntry.objects.select_related("account")
-            .select_for_update(of=("account",))
-            .only("amount_micros", "generation_id", "api_key_id", "account__balance_micros")
-            .get(generation_id=generation_id, kind=LedgerEntry.Kind.HOLD)
-        )
-    except LedgerEntry.DoesNotExist:
+    hold = ledger.hold_of(generation_id=generation_id)
+    if hold is None:
         return None
     try:
         with transaction.atomic():
-            _release(hold=hold, cost_micros=cost_micros)
+            return _release(hold=hold, cost_micros=cost_micros)
     except IntegrityError:  # the hold was released already
         return None
-    return hold.account.balance_micros - hold.amount_micros - cost_micros
 
 
 @transaction.atomic
@@ -186,7 +177,9 @@ def credits_release_stale(*, held_before: datetime, keep: Iterable[UUID] = ()) -
         .values_list("pk", flat=True)
     )
     released = []
-    for hold in stale.filter(account_id__in=locked).order_by("pk"):
+    holds = stale.filter(account_id__in=locked).order_by("pk")
+    for row in holds.values("account_id", "generation_id", "api_key_id", "amount_micros"):
+        hold = ledger.Hold(**row)
         _release(hold=hold, cost_micros=0, memo="Released: the job stopped without finishing")
         released.append(hold.generation_id)
     return released
@@ -212,14 +205,13 @@ def credits_refund(*, capture: LedgerEntry, memo: str, created_by: AbstractBaseU
         created_by=created_by,
     )
     if capture.api_key_id is not None:
-        ApiKey.objects.filter(pk=capture.api_key_id).update(
-            spent_micros=F("spent_micros") + capture.amount_micros
-        )
+        ledger.spend_add(api_key_id=capture.api_key_id, amount_micros=capture.amount_micros)
     return refund
 
 
-def _release(*, hold: LedgerEntry, cost_micros: int, memo: str = "") -> None:
-    """Give a hold back whole and charge `cost_micros`, in one balance update and one insert.
+def _release(*, hold: ledger.Hold, cost_micros: int, memo: str = "") -> int:
+    """Give a hold back whole and charge `cost_micros`, in one balance update and one insert;
+    the balance after it.
 
     The account is updated first, so its row lock is taken before the ledger's unique index
     entry, in the same order as the stale-hold sweep takes them: the two never deadlock, and
@@ -227,8 +219,8 @@ def _release(*, hold: LedgerEntry, cost_micros: int, memo: str = "") -> None:
     held_micros = -hold.amount_micros
     if not 0 <= cost_micros <= held_micros:
         raise ValueError(f"cost {cost_micros} is outside the hold of {held_micros}")
-    Account.objects.filter(pk=hold.account_id).update(
-        balance_micros=F("balance_micros") + (held_micros - cost_micros)
+    balance_micros = ledger.balance_add(
+        account_id=hold.account_id, amount_micros=held_micros - cost_micros
     )
     links = {
         "account_id": hold.account_id,
@@ -242,21 +234,10 @@ def _release(*, hold: LedgerEntry, cost_micros: int, memo: str = "") -> None:
         entries.append(
             LedgerEntry(kind=LedgerEntry.Kind.CAPTURE, amount_micros=-cost_micros, **links)
         )
-    LedgerEntry.objects.bulk_create(entries)
+    ledger.entries_add(*entries)
     if hold.api_key_id is not None and held_micros != cost_micros:
-        ApiKey.objects.filter(pk=hold.api_key_id).update(
-            spent_micros=F("spent_micros") - (held_micros - cost_micros)
-        )
-
-
-def _api_key_spend(*, api_key_id: int, amount_micros: int) -> None:
-    within_limit = Q(spend_limit_micros__isnull=True) | Q(
-        spent_micros__lte=F("spend_limit_micros") - amount_micros
-    )
-    if not ApiKey.objects.filter(within_limit, pk=api_key_id).update(
-        spent_micros=F("spent_micros") + amount_micros
-    ):
-        raise SpendLimitReached()
+        ledger.spend_add(api_key_id=hold.api_key_id, amount_micros=cost_micros - held_micros)
+    return balance_micros
 
 
 def redeem_code_normalize(raw: str) -> str:
