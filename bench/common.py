@@ -294,10 +294,18 @@ def scale_out() -> dict[str, str]:
     }
 
 
-def uvicorn(running: Stack, env: dict, *, workers: int = 1, name: str = "site") -> str:
-    """Serve the site under uvicorn on a free port; returns its base URL once it answers."""
+def uvicorn(
+    running: Stack,
+    env: dict,
+    *,
+    workers: int = 1,
+    name: str = "site",
+    app: str = "playground.asgi:application",
+) -> str:
+    """Serve the site (or another `app`, e.g. `bench.floor:app`) under uvicorn on a free port;
+    returns its base URL once it answers."""
     port = free_port()
-    args = [PYTHON, "-m", "uvicorn", "playground.asgi:application", "--host", HOST]
+    args = [PYTHON, "-m", "uvicorn", app, "--host", HOST]
     args += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
     if workers > 1:
         args += ["--workers", str(workers)]
@@ -467,6 +475,21 @@ async def closed_loop(
             connection.close()
 
     await asyncio.gather(*(client() for _ in range(clients)))
+    return samples
+
+
+async def in_turns(
+    targets: dict[str, Target], *, clients: int, rounds: int, seconds: float
+) -> dict[str, list[Sample]]:
+    """Each target's samples under `clients` closed-loop clients, once all are warmed up. The
+    targets take turns of `seconds`, `rounds` times, so that drifting noise of the machine falls
+    on all of them alike."""
+    for target in targets.values():
+        await closed_loop(target, clients=clients, requests=max(clients * 2, 10))
+    samples = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, target in targets.items():
+            samples[name] += await closed_loop(target, clients=clients, seconds=seconds)
     return samples
 
 

@@ -1,7 +1,9 @@
 """Target 2, concurrency: 1,000 API generations at once against a provider that answers after 10 s.
 
 Every request has its own connection and they are all sent together; the run ends when the last
-one is answered. Resident memory of every uvicorn worker is sampled every 50 ms.
+one is answered. Resident memory of every uvicorn worker is sampled every 50 ms. With one worker,
+the same load first goes to the floor (`floor.py`: uvicorn and the gateway's httpx client, with
+no Django, database or ledger), whose wall time is what no gateway on this stack could go below.
 
     python bench/concurrency.py              one ASGI worker, SQLite
     python bench/concurrency.py --scale-out  two ASGI workers on PostgreSQL and Redis
@@ -10,6 +12,7 @@ one is answered. Resident memory of every uvicorn worker is sampled every 50 ms.
 import argparse
 import asyncio
 import time
+from dataclasses import replace
 
 from common import (
     LOGS,
@@ -53,16 +56,29 @@ def main() -> None:
             body={"model": "qwen-image", "prompt": PROMPT, "size": "1024x1024"},
             headers={"Authorization": f"Bearer {key}"},
         )
+        floor_wall = None if args.scale_out else run_floor(running, env, target, args.requests)
         asyncio.run(at_once(target, count=4, timeout=60))  # warm up: imports, connections
         pids = (lambda: server.workers()) if workers > 1 else (lambda: [server.pid])
         with PeakRss(pids) as rss:
             started = time.perf_counter()
             samples = asyncio.run(at_once(target, count=args.requests, timeout=60))
             wall = time.perf_counter() - started
-    report(samples, wall, rss.peak, args, workers)
+    report(samples, wall, rss.peak, args, workers, floor_wall)
 
 
-def report(samples, wall: float, peak: dict[int, float], args, workers: int) -> None:
+def run_floor(running, env: dict, target: Target, requests: int) -> str:
+    """The floor's wall time for the same load, and its failures."""
+    floor = replace(target, url=uvicorn(running, env, name="floor", app="bench.floor:app"))
+    asyncio.run(at_once(floor, count=4, timeout=60))
+    started = time.perf_counter()
+    samples = asyncio.run(at_once(floor, count=requests, timeout=60))
+    wall = time.perf_counter() - started
+    return f"{wall:.2f} s ({summary(samples)['failed']} failed)"
+
+
+def report(
+    samples, wall: float, peak: dict[int, float], args, workers: int, floor_wall: str | None
+) -> None:
     stats = summary(samples)
     limit = args.delay + (WALL_LIMIT - 10.0)
     rows = [
@@ -74,6 +90,7 @@ def report(samples, wall: float, peak: dict[int, float], args, workers: int) -> 
             f"<= {limit:g} s",
             wall <= limit,
         ),
+        *([Row("floor: wall time", floor_wall)] if floor_wall is not None else []),
         Row(
             "latency p50 / p99 / max",
             f"{stats['p50']:.2f} / {stats['p99']:.2f} / {stats['max']:.2f} s",

@@ -18,11 +18,11 @@ from common import (
     PROMPT,
     Row,
     Target,
-    closed_loop,
     failures,
     fake,
     finish,
     free_port,
+    in_turns,
     ms,
     prepare,
     site_env,
@@ -73,16 +73,6 @@ def litellm(running, upstream) -> str:
     return url
 
 
-async def drive(targets: dict[str, Target], *, rounds: int, seconds: float, clients: int):
-    for side in ("gateway", "litellm"):  # warm up
-        await closed_loop(targets[side], clients=clients, requests=max(clients * 2, 10))
-    samples = {side: [] for side in SIDES}
-    for _ in range(rounds):
-        for side in SIDES:
-            samples[side] += await closed_loop(targets[side], clients=clients, seconds=seconds)
-    return samples
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--delay", type=float, default=0.2, help="seconds the provider takes")
@@ -116,7 +106,7 @@ def main() -> None:
         }
         results = {
             clients: asyncio.run(
-                drive(targets, rounds=args.rounds, seconds=args.seconds, clients=clients)
+                in_turns(targets, rounds=args.rounds, seconds=args.seconds, clients=clients)
             )
             for clients in (1, 50)
         }
