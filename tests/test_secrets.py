@@ -44,11 +44,18 @@ def leaks(text: str) -> list[str]:
     return [key for key in KEYS.values() if key in text]
 
 
-def test_no_provider_key_anywhere(live_server, api_key, user, fakes, caplog):
+@pytest.fixture
+def api(live_server, api_key):
+    with httpx.Client(
+        base_url=f"{live_server.url}/v1",
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=30,  # a job runs in its request here (the tests' immediate task backend)
+    ) as client:
+        yield client
+
+
+def test_no_provider_key_anywhere(live_server, api, user, fakes, caplog):
     caplog.set_level(logging.DEBUG)
-    api = httpx.Client(
-        base_url=f"{live_server.url}/v1", headers={"Authorization": f"Bearer {api_key}"}
-    )
     seen: list[httpx.Response] = []
     fal = fakes[FalFake]
 
@@ -126,7 +133,7 @@ class _Hook(BaseHTTPRequestHandler):
 
 
 def test_no_provider_key_in_async_answers_webhooks_or_the_admin(
-    live_server, api_key, user, fakes, caplog, settings, admin_client
+    api, user, fakes, caplog, settings, admin_client
 ):
     """The paths the crawl above does not take: a failed job in async mode, its status, the
     webhook it calls, and the admin's pages of generations (attempts and upstream handles)."""
@@ -136,9 +143,6 @@ def test_no_provider_key_in_async_answers_webhooks_or_the_admin(
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
-    api = httpx.Client(
-        base_url=f"{live_server.url}/v1", headers={"Authorization": f"Bearer {api_key}"}
-    )
     for fake in fakes.values():
         fake.fail_next(500, times=5, message=f"echoing {KEYS[type(fake)]} back")
     try:

@@ -387,6 +387,8 @@ class _Run:
             attempts=settings.PROVIDER_ATTEMPTS,
             timeout=None,
             wait_initial=settings.PROVIDER_RETRY_WAIT_SECONDS,
+            # Random spread of up to the first wait again (stamina's default is a fixed 1 s).
+            wait_jitter=settings.PROVIDER_RETRY_WAIT_SECONDS,
             wait_max=MAX_RETRY_AFTER_SECONDS,
         ):
             with attempt:
