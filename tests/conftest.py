@@ -2,6 +2,7 @@ import asyncio
 import socket
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 import uvicorn
@@ -9,6 +10,7 @@ from django.core.cache import caches
 from django.core.management import call_command
 from django.core.signals import setting_changed
 
+from playground import ratelimit
 from playground.asgi import application
 from playground.catalog.selectors import catalog_forget
 from tests import factories
@@ -26,6 +28,14 @@ def _test_settings(settings, tmp_path):
     for each in caches.all():  # rate limits, circuit breakers and rendered cards start afresh
         each.clear()
     catalog_forget()  # each test has a catalog of its own, or none
+
+
+@pytest.fixture(autouse=True)
+def _rate_limits_in_one_window(monkeypatch):
+    """The rate limiter's clock stands still in the middle of a window: a test's requests are
+    counted in one minute, even when the wall clock crosses into the next while it runs."""
+    middle = (time.time() // ratelimit.WINDOW_SECONDS + 0.5) * ratelimit.WINDOW_SECONDS
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: middle))
 
 
 @pytest.fixture(autouse=True, scope="session")
