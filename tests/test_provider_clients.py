@@ -22,9 +22,12 @@ def test_a_provider_has_one_client_per_event_loop():
 def test_the_pools_share_the_limits():
     transport = SpreadTransport(pools=POOLS, limits=LIMITS)
     limits = [pool._pool._max_connections for pool in transport.pools]
+    kept_alive = [pool._pool._max_keepalive_connections for pool in transport.pools]
 
     assert len(transport.pools) == POOLS
     assert sum(limits) == LIMITS.max_connections
+    assert sum(kept_alive) == LIMITS.max_keepalive_connections  # 200 over 16 pools: 12 or 13
+    assert max(kept_alive) - min(kept_alive) == 1
 
 
 def test_requests_held_at_once_are_spread_evenly_over_the_pools(openai_fake):

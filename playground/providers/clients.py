@@ -23,12 +23,19 @@ class SpreadTransport(httpx.AsyncBaseTransport):
     """Sends requests in turn through `pools` connection pools that share `limits` evenly."""
 
     def __init__(self, *, pools: int, limits: httpx.Limits):
-        share = httpx.Limits(
-            max_connections=limits.max_connections // pools,
-            max_keepalive_connections=limits.max_keepalive_connections // pools,
-            keepalive_expiry=limits.keepalive_expiry,
-        )
-        self.pools = [httpx.AsyncHTTPTransport(limits=share) for _ in range(pools)]
+        def share(total: int, pool: int) -> int:  # the first `total % pools` pools take one more
+            return total // pools + (pool < total % pools)
+
+        self.pools = [
+            httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(
+                    max_connections=share(limits.max_connections, pool),
+                    max_keepalive_connections=share(limits.max_keepalive_connections, pool),
+                    keepalive_expiry=limits.keepalive_expiry,
+                )
+            )
+            for pool in range(pools)
+        ]
         self._turns = itertools.cycle(self.pools)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
