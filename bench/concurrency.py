@@ -19,6 +19,7 @@ from common import (
     PROMPT,
     PeakRss,
     Row,
+    Sample,
     Target,
     at_once,
     failures,
@@ -57,23 +58,32 @@ def main() -> None:
             headers={"Authorization": f"Bearer {key}"},
         )
         floor_wall = None if args.scale_out else run_floor(running, env, target, args.requests)
-        asyncio.run(at_once(target, count=4, timeout=60))  # warm up: imports, connections
+        warm_up(target)
         pids = (lambda: server.workers()) if workers > 1 else (lambda: [server.pid])
         with PeakRss(pids) as rss:
-            started = time.perf_counter()
-            samples = asyncio.run(at_once(target, count=args.requests, timeout=60))
-            wall = time.perf_counter() - started
+            samples, wall = timed(target, args.requests)
     report(samples, wall, rss.peak, args, workers, floor_wall)
 
 
 def run_floor(running, env: dict, target: Target, requests: int) -> str:
     """The floor's wall time for the same load, and its failures."""
     floor = replace(target, url=uvicorn(running, env, name="floor", app="bench.floor:app"))
-    asyncio.run(at_once(floor, count=4, timeout=60))
-    started = time.perf_counter()
-    samples = asyncio.run(at_once(floor, count=requests, timeout=60))
-    wall = time.perf_counter() - started
+    warm_up(floor)
+    samples, wall = timed(floor, requests)
     return f"{wall:.2f} s ({summary(samples)['failed']} failed)"
+
+
+def warm_up(target: Target) -> None:
+    """A few requests first: imports, first connections."""
+    asyncio.run(at_once(target, count=4, timeout=60))
+
+
+def timed(target: Target, count: int) -> tuple[list[Sample], float]:
+    """`count` requests at once: their samples, and the wall time from first sent to last
+    answered."""
+    started = time.perf_counter()
+    samples = asyncio.run(at_once(target, count=count, timeout=60))
+    return samples, time.perf_counter() - started
 
 
 def report(
