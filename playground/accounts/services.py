@@ -8,6 +8,7 @@ twice fails on its unique index; services that must see which rows already exist
 sweep, refunds) first lock the accounts concerned, in primary-key order.
 """
 
+import dataclasses
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -178,7 +179,7 @@ def credits_release_stale(*, held_before: datetime, keep: Iterable[UUID] = ()) -
     )
     released = []
     holds = stale.filter(account_id__in=locked).order_by("pk")
-    for row in holds.values("account_id", "generation_id", "api_key_id", "amount_micros"):
+    for row in holds.values(*(field.name for field in dataclasses.fields(ledger.Hold))):
         hold = ledger.Hold(**row)
         _release(hold=hold, cost_micros=0, memo="Released: the job stopped without finishing")
         released.append(hold.generation_id)
