@@ -3,6 +3,7 @@
 import io
 import itertools
 
+import httpx
 import openai
 from PIL import Image
 
@@ -47,6 +48,13 @@ def png_bytes(width: int = 64, height: int = 48, colour=(200, 30, 30)) -> bytes:
 
 
 SIZE = "256x256"
+
+
+def api_client(server_url: str, key: str, *, timeout: float) -> httpx.Client:
+    """An httpx client of the site's `/v1` API on a live server, signed in with `key`."""
+    return httpx.Client(
+        base_url=f"{server_url}/v1", headers={"Authorization": f"Bearer {key}"}, timeout=timeout
+    )
 
 
 def api_images(

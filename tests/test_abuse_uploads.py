@@ -97,11 +97,7 @@ BAD_IMAGES = {
 
 @pytest.fixture
 def api(asgi_server, api_key):
-    with httpx.Client(
-        base_url=f"{asgi_server}/v1",
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=60,
-    ) as client:
+    with factories.api_client(asgi_server, api_key, timeout=60) as client:
         yield client
 
 

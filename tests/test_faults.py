@@ -76,11 +76,7 @@ def replicate(replicate, fast_providers):
 
 @pytest.fixture
 def api(asgi_server, api_key):
-    with httpx.Client(
-        base_url=f"{asgi_server}/v1",
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=CLIENT_TIMEOUT_SECONDS,
-    ) as client:
+    with factories.api_client(asgi_server, api_key, timeout=CLIENT_TIMEOUT_SECONDS) as client:
         yield client
 
 

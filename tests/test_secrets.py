@@ -46,11 +46,8 @@ def leaks(text: str) -> list[str]:
 
 @pytest.fixture
 def api(live_server, api_key):
-    with httpx.Client(
-        base_url=f"{live_server.url}/v1",
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=30,  # a job runs in its request here (the tests' immediate task backend)
-    ) as client:
+    # A job runs in its request here (the tests' immediate task backend).
+    with factories.api_client(live_server.url, api_key, timeout=30) as client:
         yield client
 
 
