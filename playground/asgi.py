@@ -1,3 +1,6 @@
+"""The site under ASGI (uvicorn): each request takes one of the two middleware chains that
+`settings.py` lists, by its path."""
+
 import gc
 import os
 
@@ -7,26 +10,25 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
 
-from playground.middleware import API_PREFIX
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings")
 
 
-class GatewayASGIHandler(ASGIHandler):
-    """Django's ASGI handler without a thread per request, and with each page in one trip to
-    the sync thread.
+class SiteHandler(ASGIHandler):
+    """Django's ASGI handler with a chain for the API and one for pages, and no thread per
+    request.
 
-    Django runs each request in its own `ThreadSensitiveContext`, so every request gets a new
+    - The API (`settings.API_PREFIX`) and static files take `settings.API_MIDDLEWARE`, then
+      Django's usual view handling (`process_view`, exception handling), on the event loop: the
+      API's views are async, and so is each of those middleware.
+    - Pages take `settings.MIDDLEWARE` and their view in one trip to the sync thread, as under
+      WSGI: their views are sync, and Django would run each middleware that is not natively async
+      in two trips of its own (about fifteen a page, each waiting behind other requests'
+      database work).
+
+    Django runs each request in its own `ThreadSensitiveContext`, so every request would get a
     thread for its sync sections and, database connections being per thread, a connection of its
-    own, held until the request ends: 1,000 generations in flight would mean 1,000 threads and
-    1,000 connections. Without it, the sync sections (short ORM calls and transactions) share one
-    thread and one connection per process, and the event loop does the waiting.
-
-    The API's views are async, and static files are served from memory: both stay on the event
-    loop. The pages' views are sync, and Django would run each middleware that is not natively
-    async in two trips to the sync thread of their own (about fifteen for a page, each waiting
-    behind other requests' database work). A page instead runs the whole middleware chain and
-    its view in one trip, as under WSGI.
+    own: 1,000 generations in flight would hold 1,000 of each. Here the sync sections (short ORM
+    calls and transactions) share one thread and one connection per process.
     """
 
     async def __call__(self, scope, receive, send):
@@ -35,20 +37,24 @@ class GatewayASGIHandler(ASGIHandler):
         await self.handle(scope, receive, send)
 
     def load_middleware(self, is_async=False):
-        super().load_middleware(is_async=is_async)
         pages = BaseHandler()
         pages.load_middleware(is_async=False)
         self.page_response = sync_to_async(pages.get_response)
+        # Django builds a handler's chain from settings.MIDDLEWARE; this one's is the API's.
+        page_middleware, settings.MIDDLEWARE = settings.MIDDLEWARE, settings.API_MIDDLEWARE
+        try:
+            super().load_middleware(is_async=True)
+        finally:
+            settings.MIDDLEWARE = page_middleware
 
     async def get_response_async(self, request):
-        if request.path_info.startswith((API_PREFIX, settings.STATIC_URL)):
+        if request.path_info.startswith((settings.API_PREFIX, settings.STATIC_URL)):
             return await super().get_response_async(request)
         return await self.page_response(request)
 
 
 django.setup(set_prefix=False)
-application = GatewayASGIHandler()
+application = SiteHandler()
 # What the process has loaded lives as long as it does: leave it out of the collector's full
-# passes, which otherwise walk every module, model and template (44 ms here, with every request
-# in flight waiting on it).
+# passes, which otherwise walk every module, model and template (F25).
 gc.freeze()

@@ -62,8 +62,18 @@ INSTALLED_APPS = [
     "playground.studio",
 ]
 
+# Two middleware chains; `playground/asgi.py` gives each request one of them.
+# - The API (under API_PREFIX) and static files take API_MIDDLEWARE on the event loop: natively
+#   async middleware only, then Django's usual view handling. The API authenticates by key, is
+#   exempt from CSRF and keeps no session, so it needs none of the browser's middleware.
+# - Pages take MIDDLEWARE, the whole chain and the view in one trip to the sync thread.
+# Under WSGI (wsgi.py, the test client, live_server) every request takes MIDDLEWARE.
+API_PREFIX = "/v1/"
+API_MIDDLEWARE = [
+    "playground.middleware.SecurityMiddleware",  # Django's, natively async too
+    "playground.middleware.StaticFilesMiddleware",
+]
 MIDDLEWARE = [
-    "playground.middleware.ApiMiddleware",  # the API: its security headers, then its view
     "django.middleware.security.SecurityMiddleware",
     "playground.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -120,7 +130,7 @@ else:
                 "timeout": 20,
             },
             # One connection per thread for the life of the process: sync sections share one
-            # thread (see asgi.py), and reconnecting per request cost ~5 ms of CPU.
+            # thread (see asgi.py), and reconnecting per request cost CPU (bench/README, F2).
             "CONN_MAX_AGE": None,
             # Tests use a file too (not SQLite's shared in-memory database), so that the live
             # server's threads get connections of their own, as in production.
@@ -169,7 +179,7 @@ STORAGES = {
     },
 }
 
-# Background work: Django's tasks framework, stored in the database and run by `db_worker`.
+# Background work: Django's tasks framework, stored in the database and run by `run_tasks`.
 TASKS = {
     "default": {
         "BACKEND": env_str("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),

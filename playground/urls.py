@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -7,7 +8,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("media/<path:name>", views.media_file, name="media"),
-    path("v1/", include("playground.gateway.urls")),
+    # The API: async views, reached through their own middleware chain (settings.API_MIDDLEWARE).
+    path(settings.API_PREFIX.removeprefix("/"), include("playground.gateway.urls")),
     path("accounts/", include("playground.accounts.urls")),
     path("playground/", include("playground.studio.urls")),
     path("", include("playground.catalog.urls")),
