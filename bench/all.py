@@ -1,7 +1,8 @@
 """Run every benchmark one after the other (`make bench`): each prints its table; a summary of
-which targets passed comes last. Each script gets at most --limit seconds.
+which targets passed comes last. Each script gets at most --limit seconds. The soak runs only
+when named: `--only soak`.
 
-    python bench/all.py [--only overhead,pages] [--skip-scale-out]
+    python bench/all.py [--only overhead,pages] [--skip-scale-out] [--limit 240]
 """
 
 import argparse
@@ -21,7 +22,10 @@ RUNS = (
     ("task_queue", ()),
     ("concurrency", ("--scale-out",)),
     ("task_queue", ("--scale-out",)),
+    ("soak", ("--seconds", "120")),
 )
+# Run only when --only names them: the soak looks for failures and leaks, it has no target.
+ON_REQUEST = {"soak"}
 
 
 def run(script: str, options: tuple[str, ...], limit: float) -> str:
@@ -41,7 +45,12 @@ def run(script: str, options: tuple[str, ...], limit: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", default="", help="comma-separated script names")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated script names: "
+        + ",".join(dict.fromkeys(script for script, _ in RUNS)),
+    )
     parser.add_argument("--skip-scale-out", action="store_true")
     parser.add_argument("--limit", type=float, default=240.0)
     args = parser.parse_args()
@@ -49,7 +58,9 @@ def main() -> None:
     started = time.monotonic()
     verdicts = []
     for script, options in RUNS:
-        if (only and script not in only) or (args.skip_scale_out and options):
+        if (script not in only) if only else (script in ON_REQUEST):
+            continue
+        if args.skip_scale_out and "--scale-out" in options:
             continue
         name = " ".join((script, *options))
         verdicts.append((name, run(script, options, args.limit)))

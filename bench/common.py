@@ -27,7 +27,10 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(1, str(ROOT))  # this checkout's site, whatever the venv has installed
 BENCH = ROOT / "bench"
+# The checkout's venv (`make install`); in a git worktree without one, the Python running this.
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
+if not Path(PYTHON).exists():
+    PYTHON = sys.executable
 HOST = "127.0.0.1"
 PROMPT = "a lighthouse at dawn, benchmark"
 LOGS = Path(tempfile.gettempdir()) / "bench-logs"  # the last run's process logs, by benchmark

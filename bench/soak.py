@@ -4,14 +4,14 @@ balance to the cent at the end.
 
     python bench/soak.py [--seconds 300] [--clients 8] [--fault-every 0.5]
 
-The site runs as in production (DEBUG off, uvicorn, one db_worker) on a fresh SQLite database,
-in front of two fake providers of tests/fakes running in this process: fal (the cheaper, so
-tried first) gets a random fault every `--fault-every` seconds (a 500, a 429 with Retry-After,
-a hang past the read timeout, malformed JSON, a result file that 404s, corrupt image bytes, a
-result dripped a byte at a time); Replicate stays healthy, so every request must still succeed,
-by failover. The clients mix: image API calls (sync, async with polling, edits with uploads,
-invalid ones that must get a 400 in the envelope), model listings, image downloads, catalog
-pages, signed-in account pages and playground jobs run by the worker.
+The site runs as in production (DEBUG off, uvicorn, one `manage.py run_tasks` worker) on a fresh
+SQLite database, in front of two fake providers of tests/fakes running in this process: fal (the
+cheaper, so tried first) gets a random fault every `--fault-every` seconds (a 500, a 429 with
+Retry-After, a hang past the read timeout, malformed JSON, a result file that 404s, corrupt image
+bytes, a result dripped a byte at a time); Replicate stays healthy, so every request must still
+succeed, by failover. The clients mix: image API calls (sync, async with polling, edits with
+uploads, invalid ones that must get a 400 in the envelope), model listings, image downloads,
+catalog pages, signed-in account pages and playground jobs run by the worker.
 
 Every few seconds the site's and the worker's resident memory, open file descriptors and open
 sockets are read from /proc. At the end: every job finished, every hold settled, each charge
@@ -270,7 +270,7 @@ def account_page(soak, api, pages, rng, urls) -> tuple[bool, str]:
 
 
 def playground_job(soak, api, pages, rng, urls) -> tuple[bool, str]:
-    """The playground's form, as htmx posts it; the db_worker runs the job."""
+    """The playground's form, as htmx posts it; the task worker runs the job."""
     page = pages.get("/playground/", headers=_cookies(soak.session))
     token = TOKEN.search(page.text)
     if page.status_code != 200 or not token:
