@@ -7,7 +7,7 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 WINDOW_SECONDS = 60
@@ -35,6 +35,14 @@ def hit(key: str, limit: int) -> None:
         raise RateLimitExceeded(limit, retry_after)
 
 
+def with_retry_after(response: HttpResponse, seconds: int | None) -> HttpResponse:
+    """`response` telling the client when to try again, if it should: every 429 and 503 the
+    site answers, pages and API, gets its Retry-After here."""
+    if seconds is not None:
+        response["Retry-After"] = str(seconds)
+    return response
+
+
 def client_ip(request: HttpRequest) -> str:
     """The caller's address; the first X-Forwarded-For hop behind a trusted proxy."""
     if settings.TRUST_X_FORWARDED_FOR and (forwarded := request.headers.get("X-Forwarded-For")):
@@ -56,8 +64,7 @@ def rate_limited(scope: str, *, setting: str):
                     response = render(
                         request, "rate_limited.html", {"retry_after": exc.retry_after}, status=429
                     )
-                    response["Retry-After"] = str(exc.retry_after)
-                    return response
+                    return with_retry_after(response, exc.retry_after)
             return view(request, *args, **kwargs)
 
         return wrapper

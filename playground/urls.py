@@ -15,3 +15,5 @@ urlpatterns = [
     path("", include("playground.catalog.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler500 = views.server_error

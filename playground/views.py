@@ -1,16 +1,21 @@
-"""Site-wide views: the health check and the media files of the default storage."""
+"""Site-wide views: the health check, the media files of the default storage, and the answer to
+a request that failed unexpectedly."""
 
 import logging
 import mimetypes
 import secrets
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from playground.gateway.errors import GatewayError, error_response
 
 logger = logging.getLogger(__name__)
 
@@ -67,3 +72,11 @@ def media_file(request, name: str):
     response["Cache-Control"] = "private, max-age=31536000, immutable"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def server_error(request):
+    """Django's answer to an unexpected exception (logged with its traceback by Django): in
+    OpenAI's envelope under the API, the site's error page elsewhere."""
+    if request.path_info.startswith(settings.API_PREFIX):
+        return error_response(GatewayError("The gateway failed unexpectedly."))
+    return defaults.server_error(request)

@@ -9,11 +9,18 @@ import httpx
 import openai
 import pytest
 from asgiref.sync import async_to_sync
+from django.utils import timezone
 
 from playground.accounts.models import LedgerEntry
 from playground.gateway.models import Generation
+from playground.gateway.runner import Start, generation_run
 from playground.gateway.schemas import GenerationRequest
-from playground.gateway.services import generation_cancel, generation_execute, generation_submit
+from playground.gateway.services import (
+    DEAD_AFTER,
+    generation_cancel,
+    generation_submit,
+    generation_sweep_stale,
+)
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -185,7 +192,7 @@ def test_a_user_cancel_of_a_running_job_reaches_the_provider(user, catalog, fal,
         base_url="http://testserver/",
     )
     worker = threading.Thread(
-        target=lambda: asyncio.run(generation_execute(generation_id=generation.pk))
+        target=lambda: asyncio.run(generation_run(generation_id=generation.pk, start=Start.QUEUED))
     )
     worker.start()
     fal.wait_for(lambda: len(fal.requests_to("status")) >= 2)
@@ -200,6 +207,33 @@ def test_a_user_cancel_of_a_running_job_reaches_the_provider(user, catalog, fal,
     generation.refresh_from_db()
     assert generation.status == Generation.Status.CANCELLED
     assert fal.requests_to("cancel")
+    assert factories.balance_micros(user) == 1_000_000 == factories.ledger_sum_micros(user)
+
+
+def test_a_cancelled_job_is_cancelling_until_a_worker_ends_it(user, catalog):
+    """Cancelling a running job does not end it: it holds its credits until a worker has
+    stopped it, here the sweep's, as its own worker died."""
+    generation, _ = async_to_sync(generation_submit)(
+        user=user,
+        request=GenerationRequest(mode="generate", model="qwen-image", prompt="orphaned"),
+        source=Generation.Source.API,
+        base_url="http://testserver/",
+        start=True,
+    )
+    held = factories.balance_micros(user)
+
+    assert generation_cancel(generation=generation)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.CANCELLING
+    assert not generation.is_finished and generation.finished_at is None
+    assert factories.balance_micros(user) == held < 1_000_000
+
+    Generation.objects.filter(pk=generation.pk).update(heartbeat_at=timezone.now() - DEAD_AFTER * 2)
+    resumed, _ = generation_sweep_stale()
+
+    generation.refresh_from_db()
+    assert resumed == [generation.pk]
+    assert generation.status == Generation.Status.CANCELLED and generation.is_finished
     assert factories.balance_micros(user) == 1_000_000 == factories.ledger_sum_micros(user)
 
 

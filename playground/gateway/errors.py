@@ -1,5 +1,14 @@
-"""The gateway's errors and the one function that turns any error into OpenAI's envelope."""
+"""The errors a caller is told about, and the one mapping of every layer's errors to them.
 
+Each layer has one base class: `GatewayError` here (an HTTP status and OpenAI's error type and
+code), `AccountError` (accounts), `RateLimitExceeded` (the rate limiter) and `ProviderError`
+(providers). A provider's errors, corrupt images and refused fetches never reach a caller as
+they are: the runner and the input checks turn them into a `GatewayError`. `as_gateway_error`
+turns the others into one, and from that the API answers OpenAI's envelope (`error_response`)
+and the pages show `message` next to the field `param` names.
+"""
+
+from django.db import OperationalError
 from django.http import JsonResponse
 
 from playground.accounts.errors import (
@@ -8,19 +17,37 @@ from playground.accounts.errors import (
     InvalidApiKey,
     SpendLimitReached,
 )
+from playground.ratelimit import RateLimitExceeded, with_retry_after
+
+PROVIDER_REJECTED = "provider_rejected"
+DATABASE_UNAVAILABLE = (
+    "The service is briefly unavailable; retry shortly. A retry with the same Idempotency-Key "
+    "is charged at most once."
+)
+DATABASE_RETRY_AFTER_SECONDS = 2
 
 
 class GatewayError(Exception):
     status = 500
     type = "server_error"
     code: str | None = None
+    retry_after: int | None = None  # seconds, for the Retry-After header
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: int | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.param = param
         if code is not None:
             self.code = code
+        if retry_after is not None:
+            self.retry_after = retry_after
 
 
 class InvalidRequest(GatewayError):
@@ -70,10 +97,6 @@ class RateLimited(GatewayError):
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
 
-    def __init__(self, message: str, *, retry_after: int):
-        super().__init__(message)
-        self.retry_after = retry_after
-
 
 class UpstreamFailed(GatewayError):
     status = 502
@@ -95,6 +118,9 @@ class NoProvider(GatewayError):
     code = "no_provider"
 
 
+# Errors of the other layers that a caller is told about (anything else is a bug: Django's
+# exception handling logs it and answers 500, in the envelope under the API).
+CALLER_ERRORS = (GatewayError, AccountError, RateLimitExceeded, OperationalError)
 _ACCOUNT_ERRORS: dict[type[AccountError], tuple[type[GatewayError], str | None]] = {
     InvalidApiKey: (AuthenticationFailed, None),
     InsufficientCredits: (PaymentRequired, None),
@@ -102,14 +128,34 @@ _ACCOUNT_ERRORS: dict[type[AccountError], tuple[type[GatewayError], str | None]]
 }
 
 
-def as_gateway_error(exc: AccountError) -> GatewayError:
-    for account_error, (error_class, code) in _ACCOUNT_ERRORS.items():
-        if isinstance(exc, account_error):
-            return error_class(str(exc), code=code)
-    return InvalidRequest(str(exc))
+def as_gateway_error(exc: Exception) -> GatewayError:
+    """The error to tell the caller for one of `CALLER_ERRORS`."""
+    match exc:
+        case GatewayError():
+            return exc
+        case RateLimitExceeded():
+            return RateLimited(str(exc), retry_after=exc.retry_after)
+        case OperationalError():  # the database is down, locked or restarting
+            return ServiceUnavailable(
+                DATABASE_UNAVAILABLE, retry_after=DATABASE_RETRY_AFTER_SECONDS
+            )
+        case AccountError():
+            for account_error, (error_class, code) in _ACCOUNT_ERRORS.items():
+                if isinstance(exc, account_error):
+                    return error_class(str(exc), code=code)
+            return InvalidRequest(str(exc))
+    raise TypeError(f"not an error for the caller: {exc!r}")
 
 
-def error_response(error: GatewayError) -> JsonResponse:
+def generation_error(*, code: str, message: str) -> GatewayError:
+    """The error to answer for a generation that ended without images, as it was recorded."""
+    error_class = InvalidRequest if code == PROVIDER_REJECTED else UpstreamFailed
+    return error_class(message)
+
+
+def error_response(exc: Exception) -> JsonResponse:
+    """OpenAI's envelope for one of `CALLER_ERRORS`."""
+    error = as_gateway_error(exc)
     body = {
         "error": {
             "message": error.message,
@@ -118,7 +164,4 @@ def error_response(error: GatewayError) -> JsonResponse:
             "code": error.code,
         }
     }
-    response = JsonResponse(body, status=error.status)
-    if isinstance(error, RateLimited):
-        response["Retry-After"] = str(error.retry_after)
-    return response
+    return with_retry_after(JsonResponse(body, status=error.status), error.retry_after)

@@ -26,7 +26,10 @@ DEFAULT_QUALITY = 90
 Image.MAX_IMAGE_PIXELS = 64 * 1024 * 1024
 
 
+# Input images: Pillow's format names, with the extension they are stored under, and the
+# content types a client declares for them.
 INPUT_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
+INPUT_CONTENT_TYPES = frozenset(FORMATS[extension][1] for extension in INPUT_FORMATS.values())
 MAX_INPUT_PIXELS = 40_000_000
 
 
@@ -121,6 +124,25 @@ def encode(data: bytes, *, output_format: str, compression: int | None = None) -
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class StoredImage:
+    name: str
+    image: EncodedImage
+    seed: int | None
+
+
+def convert_and_store(
+    results: list[tuple[bytes, int | None]], output_format: str, compression: int | None
+) -> list[StoredImage]:
+    """Each result image `(data, seed)` converted to `output_format` and stored."""
+    stored = []
+    for data, seed in results:
+        encoded = encode(data, output_format=output_format, compression=compression)
+        name = store(encoded.data, extension=encoded.output_format)
+        stored.append(StoredImage(name=name, image=encoded, seed=seed))
+    return stored
+
+
 def store(data: bytes, *, extension: str, folder: str = "generations") -> str:
     """Save under an unguessable name and return the storage name."""
     name = f"{folder}/{secrets.token_urlsafe(24)}.{extension}"
@@ -130,6 +152,12 @@ def store(data: bytes, *, extension: str, folder: str = "generations") -> str:
 def read(name: str) -> bytes:
     with default_storage.open(name, "rb") as fh:
         return fh.read()
+
+
+def read_inputs(inputs: dict) -> tuple[tuple[bytes, ...], bytes | None]:
+    """A generation's stored input images and mask (`params["inputs"]`)."""
+    mask = read(inputs["mask"]) if inputs["mask"] else None
+    return tuple(read(name) for name in inputs["images"]), mask
 
 
 def delete(names: list[str]) -> None:

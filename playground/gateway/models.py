@@ -16,6 +16,7 @@ class GenerationSource(models.TextChoices):
 class GenerationStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
+    CANCELLING = "cancelling", "Cancelling"  # running, and asked to stop: its worker ends it
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
@@ -27,6 +28,8 @@ class Generation(models.Model):
     Source = GenerationSource
     Status = GenerationStatus
 
+    # Statuses a worker may be running it in, and those it has ended in.
+    RUNNING = (GenerationStatus.RUNNING, GenerationStatus.CANCELLING)
     FINISHED = (GenerationStatus.SUCCEEDED, GenerationStatus.FAILED, GenerationStatus.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -246,7 +246,14 @@ def document(*, server_url: str) -> dict:
                         "id": {"type": "string"},
                         "object": {"const": "image.generation"},
                         "status": {
-                            "enum": ["queued", "running", "succeeded", "failed", "cancelled"]
+                            "enum": [
+                                "queued",
+                                "running",
+                                "cancelling",
+                                "succeeded",
+                                "failed",
+                                "cancelled",
+                            ]
                         },
                         "model": {"type": "string"},
                         "created": {"type": "integer"},

@@ -65,7 +65,7 @@ def _at_list_price(model: ImageModel, provider: Provider, priced: list[Route]) -
     )
 
 
-def provider_for(route: dict) -> Provider:
-    if route["provider"] == demo_provider().slug:
+def provider_for(route: Route) -> Provider:
+    if route.provider == demo_provider().slug:
         return demo_provider()
-    return configured_providers()[route["provider"]]
+    return configured_providers()[route.provider]

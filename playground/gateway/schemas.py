@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 
 from playground.catalog.models import Mode
 
-from .errors import InvalidRequest
+from . import images
+from .errors import InvalidRequest, PayloadTooLarge
 
 DEFAULT_MODEL = "qwen-image"
 MAX_PROMPT_CHARS = 8000
@@ -113,12 +115,7 @@ def parse_generation_request(
             param="image",
             code="missing_required_parameter",
         )
-    if len(images) + len(image_urls) > settings.MAX_INPUT_IMAGES:
-        raise InvalidRequest(
-            f"Too many images: {len(images) + len(image_urls)}, at most "
-            f"{settings.MAX_INPUT_IMAGES}.",
-            param="image",
-        )
+    check_image_count(len(images) + len(image_urls))
     if mode == Mode.GENERATE and image_urls:
         raise InvalidRequest(
             "'image' belongs to /v1/images/edits; generations take a prompt only.", param="image"
@@ -307,3 +304,28 @@ def _choice(value: Any, param: str, choices: tuple[str, ...], default: str) -> s
             f"Invalid '{param}' {value!r}: use one of {', '.join(choices)}.", param=param
         )
     return value
+
+
+# What one edit may send: how many images, how large each, of which types. The API and the
+# playground check against these alone.
+
+
+def check_image_count(count: int) -> None:
+    if count > settings.MAX_INPUT_IMAGES:
+        raise InvalidRequest(
+            f"Too many images: {count}; at most {settings.MAX_INPUT_IMAGES} per edit.",
+            param="image",
+        )
+
+
+def check_upload(*, name: str, size: int, content_type: str | None = None) -> None:
+    """An uploaded file's declared size and, when the client said it, type. The bytes
+    themselves are checked when they are stored (`images.check_input`)."""
+    if content_type is not None and content_type not in images.INPUT_CONTENT_TYPES:
+        raise InvalidRequest(f"{name} is not a PNG, JPEG or WebP image.", param="image")
+    if size > settings.MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(
+            f"{name} is {filesizeformat(size)}; the limit is "
+            f"{filesizeformat(settings.MAX_UPLOAD_BYTES)} per image.",
+            param="image",
+        )

@@ -15,7 +15,7 @@ FINISH_WAIT_SECONDS = 900
 
 def generations_answerable() -> QuerySet[Generation]:
     """Generations with what an answer about them reads: the model, and the images in order
-    as `image_list` (which `services._generation_finish` also sets)."""
+    as `image_list` (which the runner also sets when it stores them)."""
     return (
         Generation.objects.select_related("model")
         .defer("model__docs")

@@ -7,7 +7,8 @@ from uuid import UUID
 from django.tasks import task
 from django.utils import timezone
 
-from .services import generation_execute, generation_resume, generation_sweep_stale
+from .runner import Start, generation_run
+from .services import generation_sweep_stale
 from .webhooks import webhook_deliver
 
 SWEEP_EVERY = timedelta(minutes=1)
@@ -16,16 +17,17 @@ SWEEP_EVERY = timedelta(minutes=1)
 @task()
 async def run_generation(generation_id: str) -> str:
     """Run one queued generation, then call its webhook if the caller gave one."""
-    generation = await generation_execute(generation_id=UUID(generation_id))
-    if generation.params.get("webhook_url"):
-        await webhook_deliver(generation=generation)
-    return generation.status
+    return await _run(generation_id, Start.QUEUED)
 
 
 @task()
 async def resume_generation(generation_id: str) -> str:
     """Finish a generation whose worker died, from the upstream jobs it had submitted."""
-    generation = await generation_resume(generation_id=UUID(generation_id))
+    return await _run(generation_id, Start.RESUMED)
+
+
+async def _run(generation_id: str, start: Start) -> str:
+    generation = (await generation_run(generation_id=UUID(generation_id), start=start)).generation
     if generation.params.get("webhook_url"):
         await webhook_deliver(generation=generation)
     return generation.status

@@ -13,46 +13,45 @@ from django.http import HttpRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
-from playground.accounts.errors import AccountError
 from playground.accounts.models import ApiKey
 from playground.accounts.money import usd_str
 from playground.accounts.selectors import account_balance_micros
 from playground.accounts.services import api_key_authenticate
 from playground.catalog.models import Mode
-from playground.ratelimit import RateLimitExceeded, client_ip, hit
+from playground.ratelimit import client_ip, hit
 
 from . import openapi, selectors
 from .errors import (
+    CALLER_ERRORS,
     AuthenticationFailed,
-    GatewayError,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
-    RateLimited,
-    ServiceUnavailable,
-    as_gateway_error,
     error_response,
+    generation_error,
 )
 from .models import Generation
 from .responses import images_body, status_body
-from .schemas import GenerationRequest, parse_generation_request
-from .services import generation_error, generation_run, generation_submit
+from .runner import Start, generation_run
+from .schemas import (
+    GenerationRequest,
+    check_image_count,
+    check_upload,
+    parse_generation_request,
+)
+from .services import generation_submit
 from .tasks import run_generation
 
 logger = logging.getLogger(__name__)
 
 MAX_IDEMPOTENCY_KEY_CHARS = 255
-DATABASE_UNAVAILABLE = (
-    "The service is briefly unavailable; retry shortly. A retry with the same Idempotency-Key "
-    "is charged at most once."
-)
-DATABASE_RETRY_AFTER_SECONDS = 2
 
 
 def api_view(*methods: str, authenticated: bool = True):
-    """An async API view: method check, authentication and rate limit, errors in the envelope,
-    a request id on every answer."""
+    """An async API view: method check, authentication and rate limit, the errors a caller is
+    told about in the envelope, a request id on every answer. Other exceptions are bugs, left
+    to Django's exception handling (`playground.views.server_error`)."""
 
     def decorator(view):
         @csrf_exempt
@@ -63,19 +62,10 @@ def api_view(*methods: str, authenticated: bool = True):
                 if authenticated:
                     kwargs["api_key"] = api_key
                 response = await view(request, *args, **kwargs)
-            except RateLimitExceeded as exc:
-                response = error_response(RateLimited(str(exc), retry_after=exc.retry_after))
-            except GatewayError as error:
-                response = error_response(error)
-            except AccountError as exc:
-                response = error_response(as_gateway_error(exc))
-            except OperationalError:  # the database is down, locked or restarting
-                logger.exception("database unavailable", extra={"path": request.path})
-                response = error_response(ServiceUnavailable(DATABASE_UNAVAILABLE))
-                response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
-            except Exception:  # a bug: logged with its traceback, answered in the envelope
-                logger.exception("unexpected error", extra={"path": request.path})
-                response = error_response(GatewayError("The gateway failed unexpectedly."))
+            except CALLER_ERRORS as exc:
+                if isinstance(exc, OperationalError):  # not the caller's doing
+                    logger.exception("database unavailable", extra={"path": request.path})
+                response = error_response(exc)
             response["x-request-id"] = f"req_{uuid.uuid4().hex}"
             return response
 
@@ -115,18 +105,9 @@ async def images_edits(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
         _check_length(request)
         files = _parsed_form(request).FILES
         uploads = [*files.getlist("image"), *files.getlist("image[]")]
-        if len(uploads) > settings.MAX_INPUT_IMAGES:
-            raise InvalidRequest(
-                f"Too many images: {len(uploads)}, at most {settings.MAX_INPUT_IMAGES}.",
-                param="image",
-            )
+        check_image_count(len(uploads))
         for upload in [*uploads, *files.getlist("mask")]:
-            if upload.size > settings.MAX_UPLOAD_BYTES:
-                raise PayloadTooLarge(
-                    f"'{upload.name}' is {upload.size:,} bytes; at most "
-                    f"{settings.MAX_UPLOAD_BYTES:,} per file.",
-                    param="image",
-                )
+            check_upload(name=upload.name, size=upload.size)
         mask = files.get("mask")
         fields = {
             name: values if len(values) > 1 else values[0] for name, values in request.POST.lists()
@@ -209,20 +190,24 @@ async def _run(
         generation = await selectors.generation_aget(pk=generation.pk, user_id=api_key.user_id)
         response = JsonResponse(await status_body(generation), status=202)
         response["Location"] = f"/v1/generations/{generation.pk}"
+        return await _with_credit_headers(response, generation)
+    if created:
+        outcome = await generation_run(generation_id=generation.pk, start=Start.CREATED)
+        generation, remaining = outcome.generation, outcome.balance_micros
     else:
-        if created:
-            generation = await generation_run(generation=generation)
-        else:
-            generation = await selectors.generation_await_finished(pk=generation.pk)
-        if generation.status != Generation.Status.SUCCEEDED:
-            raise generation_error(generation)
-        response = JsonResponse(await images_body(generation))
-    return await _with_credit_headers(response, generation)
+        generation = await selectors.generation_await_finished(pk=generation.pk)
+        remaining = None
+    if generation.status != Generation.Status.SUCCEEDED:
+        raise generation_error(code=generation.error_code, message=generation.error_message)
+    response = JsonResponse(await images_body(generation))
+    return await _with_credit_headers(response, generation, remaining)
 
 
-async def _with_credit_headers(response: JsonResponse, generation: Generation) -> JsonResponse:
-    remaining = getattr(generation, "balance_after_micros", None)
-    if remaining is None:  # not settled by this request: read now
+async def _with_credit_headers(
+    response: JsonResponse, generation: Generation, remaining: int | None = None
+) -> JsonResponse:
+    """The generation's id and cost, and the balance: `remaining`, or read now."""
+    if remaining is None:
         remaining = await sync_to_async(account_balance_micros)(user_id=generation.user_id)
     response["X-Generation-Id"] = str(generation.pk)
     response["X-Credits-Charged"] = usd_str(generation.cost_micros)

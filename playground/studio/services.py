@@ -15,7 +15,7 @@ from playground.gateway.tasks import run_generation
 
 
 class GenerationBusy(Exception):
-    """The generation is still queued or running."""
+    """The generation is still queued or running: the playground's own error, for a page only."""
 
 
 def generation_start(

@@ -24,11 +24,10 @@ from django_htmx.http import (
     trigger_client_event,
 )
 
-from playground.accounts.errors import AccountError
 from playground.accounts.selectors import request_balance_micros
 from playground.catalog.models import ImageModel
 from playground.catalog.selectors import catalog_current
-from playground.gateway.errors import GatewayError
+from playground.gateway.errors import CALLER_ERRORS, as_gateway_error
 from playground.gateway.models import Generation, GenerationImage
 from playground.gateway.services import generation_cancel
 
@@ -43,7 +42,6 @@ from .selectors import (
     run_price,
 )
 from .services import GenerationBusy, generation_delete, generation_start
-from .templatetags.studio import phase
 
 HISTORY_PAGE_SIZE = 20
 # Gateway error parameters that belong to a differently named form field.
@@ -109,11 +107,10 @@ def generate(request):
                 request=form.generation_request(images=form.input_images()),
                 base_url=request.build_absolute_uri("/"),
             )
-        except GatewayError as exc:
-            field = PARAM_FIELDS.get(exc.param, exc.param)
-            form.add_error(field if field in form.fields else None, exc.message)
-        except AccountError as exc:
-            form.add_error(None, str(exc))
+        except CALLER_ERRORS as exc:
+            error = as_gateway_error(exc)
+            field = PARAM_FIELDS.get(error.param, error.param)
+            form.add_error(field if field in form.fields else None, error.message)
         else:
             if not request.htmx:
                 return redirect("studio:playground")
@@ -137,7 +134,7 @@ def card(request, generation_id: UUID):
     generation = _own_generation(request, generation_id)
     if not request.htmx:
         return redirect("studio:generation", generation.pk)
-    context = {"generation": generation, "announce": request.GET.get("seen") != phase(generation)}
+    context = {"generation": generation, "announce": request.GET.get("seen") != generation.status}
     if generation.finished_at is None:
         return render(request, "studio/partials/card.html#progress", context)
     response = render(request, "studio/partials/card.html", context)
@@ -253,8 +250,8 @@ def _compare_start(request, form: CompareForm):
                         base_url=request.build_absolute_uri("/"),
                     )
                 )
-            except (GatewayError, AccountError) as exc:
-                errors.append(f"{generation_request.model}: {exc.message}")
+            except CALLER_ERRORS as exc:
+                errors.append(f"{generation_request.model}: {as_gateway_error(exc).message}")
     if not group:
         for error in errors:
             form.add_error(None, error)

@@ -22,17 +22,9 @@ PHASES = {
 
 
 @register.filter
-def phase(generation: Generation) -> str:
-    """The status as the card shows it: a cancelled job is "cancelling" until its worker has
-    stopped it upstream and released the credits."""
-    if generation.status == Generation.Status.CANCELLED and generation.finished_at is None:
-        return "cancelling"
-    return generation.status
-
-
-@register.filter
 def phase_label(generation: Generation) -> str:
-    return PHASES[phase(generation)]
+    """The status as the card says it."""
+    return PHASES[generation.status]
 
 
 @register.filter
