@@ -230,11 +230,26 @@ def test_a_slow_drip_of_an_answer_fails_over_in_bounded_time(api, user, fal, rep
     assert_charged_once(user, generation)
 
 
-def test_a_failure_and_a_success_of_one_provider_at_once_do_not_crash():
-    async def at_once():
-        await asyncio.gather(circuit.record_failure("fal"), circuit.record_success("fal"))
+def test_a_failure_and_a_success_of_one_provider_at_once_leave_the_count_of_one_order():
+    """A success clears the failure count while a failure adds to it: the breaker ends as one
+    of the two orders would leave it, no failure counted or exactly one, and closed."""
 
-    asyncio.run(at_once())
+    async def scenario():
+        await circuit.record_failure("fal")  # a count, for the next failure to add to
+        await asyncio.gather(circuit.record_failure("fal"), circuit.record_success("fal"))
+        after = await circuit.health(["fal"])
+        for _ in range(circuit.THRESHOLD - 2):
+            await circuit.record_failure("fal")
+        short = await circuit.health(["fal"])
+        await circuit.record_failure("fal")
+        return after, short, await circuit.health(["fal"])
+
+    after, short, threshold = asyncio.run(scenario())
+
+    assert not after.open
+    # THRESHOLD - 1 failures more open it if and only if the race left one failure counted.
+    assert not short.open
+    assert ("fal" in threshold.open) == ("fal" in after.failing)
 
 
 # A worker killed in the middle of a job
