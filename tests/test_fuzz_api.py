@@ -12,7 +12,6 @@ number of examples, no Hypothesis database, derandomized, so the run is repeatab
 
 import json
 import os
-import time
 
 import httpx
 import pytest
@@ -34,11 +33,10 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# FUZZ_SCALE=10 explores: ten times the examples, from a random seed, with no time budget.
+# FUZZ_SCALE=10 explores: ten times the examples, from a random seed.
 SCALE = int(os.environ.get("FUZZ_SCALE") or 1)
 EXAMPLES_PER_OPERATION = {GenerationMode.POSITIVE: 40 * SCALE, GenerationMode.NEGATIVE: 40 * SCALE}
 HOSTILE_EXAMPLES = 60 * SCALE
-BUDGET_SECONDS = 55 if SCALE == 1 else float("inf")  # both tests stay under a minute
 REQUEST_TIMEOUT_SECONDS = 20
 CHECKS = [
     not_a_server_error,
@@ -119,7 +117,6 @@ def test_the_api_survives_fuzzing_from_its_openapi_document(fuzzed, user):
         "GET /models",
         "GET /models/{model}",
     }
-    started = time.monotonic()
     seen: dict[str, set[int]] = {}
 
     failures = [
@@ -132,8 +129,6 @@ def test_the_api_survives_fuzzing_from_its_openapi_document(fuzzed, user):
     ]
 
     assert not failures, "\n\n".join(failures)
-    elapsed = time.monotonic() - started
-    assert elapsed < BUDGET_SECONDS, f"fuzzing took {elapsed:.0f} s"
     statuses = set().union(*seen.values())
     assert {200, 400, 401, 404} <= statuses, seen  # it got past validation, and was refused
     assert not statuses & UPSTREAM_STATUSES, seen
@@ -194,7 +189,6 @@ REGRESSIONS = [  # each once answered 500 here
 def test_hostile_json_bodies_get_a_clear_answer(fuzzed, user):
     base_url, headers = fuzzed
     api = httpx.Client(base_url=f"{base_url}/v1", headers=headers, timeout=REQUEST_TIMEOUT_SECONDS)
-    started = time.monotonic()
 
     @given(path=st.sampled_from(["/images/generations", "/images/edits"]), body=BODIES)
     @settings(max_examples=HOSTILE_EXAMPLES, **SETTINGS)
@@ -217,7 +211,6 @@ def test_hostile_json_bodies_get_a_clear_answer(fuzzed, user):
             post(path, raw)
     post_json()
 
-    assert time.monotonic() - started < BUDGET_SECONDS
     assert_nothing_left_held(user)
     assert httpx.get(f"{base_url}/healthz").status_code == 200
 
