@@ -11,10 +11,8 @@ import httpx
 import pytest
 from asgiref.sync import SyncToAsync, async_to_sync
 from django.db.backends import utils
-from django.db.models.sql import Query
 from django.test import Client
 
-from playground.accounts.models import Account, ApiKey, LedgerEntry
 from playground.gateway.models import Generation
 from playground.gateway.schemas import GenerationRequest
 from playground.gateway.services import generation_execute, generation_submit
@@ -22,9 +20,9 @@ from playground.gateway.services import generation_execute, generation_submit
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Authentication 0 (the key is cached); create 4 (the insert; the hold: balance, ledger, the
-# key's spend); finish 7 (update, images, the hold, a savepoint around the balance, which gives
-# the balance header, and release-and-capture); SQLite's 2 BEGINs. The catalog comes from the
-# process's own read of it (`catalog_current`).
+# key's spend); finish 7 (update, images, the hold with its account locked, which gives the
+# balance header, a savepoint around balance and release-and-capture); SQLite's 2 BEGINs. The
+# catalog comes from the process's own read of it (`catalog_current`).
 API_GENERATION_STATEMENTS = 13
 
 
@@ -90,26 +88,6 @@ def test_an_api_generation_runs_a_bounded_number_of_statements(asgi_server, api_
 
     assert generate(asgi_server, api_key).status_code == 200
     assert len(statements) <= API_GENERATION_STATEMENTS, "\n".join(statements)
-
-
-def test_an_api_generation_moves_credits_with_statements_written_once(
-    asgi_server, api_key, monkeypatch
-):
-    """The hold and the settle are SQL (`accounts/ledger.py`): built by the ORM, their
-    statements cost more CPU than all the rest of a generation's database work."""
-    generate(asgi_server, api_key)
-    built = []
-    get_compiler = Query.get_compiler
-
-    def recorded(self, *args, **kwargs):
-        built.append(self.model)
-        return get_compiler(self, *args, **kwargs)
-
-    monkeypatch.setattr(Query, "get_compiler", recorded)
-
-    assert generate(asgi_server, api_key).status_code == 200
-    assert Generation in built  # the generation's own rows still go through the ORM
-    assert not {Account, ApiKey, LedgerEntry} & set(built)
 
 
 def test_a_page_runs_its_middleware_and_view_in_one_trip_to_the_sync_thread(
