@@ -2,13 +2,12 @@
 
 Every balance change is an UPDATE (conditional where it takes, never read-modify-write) plus
 its ledger rows, in one transaction, so the balance always equals the ledger's sum and can never
-go below zero: `_move` for one row, `_release` for settling a hold, both with the statements of
-`ledger.py`. The ledger takes one hold, release, capture and refund per generation, so settling
-twice fails on its unique index; services that must see which rows already exist (the stale-hold
+go below zero: `_move` for one row, `_release` for settling a hold, `_api_key_spend` for a key's
+spend. The ledger takes one hold, release, capture and refund per generation, so settling twice
+fails on its unique index; services that must see which rows already exist (the stale-hold
 sweep, refunds) first lock the accounts concerned, in primary-key order.
 """
 
-import dataclasses
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -19,10 +18,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from . import ledger
 from .errors import (
     AlreadyRefunded,
     InsufficientCredits,
@@ -74,11 +73,14 @@ def _move(*, account_id: int, amount_micros: int, kind: str, **links) -> LedgerE
     Raises `InsufficientCredits` when taking would leave the balance below zero. Callers run
     inside a transaction.
     """
-    if ledger.balance_add(account_id=account_id, amount_micros=amount_micros) is None:
+    accounts = Account.objects.filter(pk=account_id)
+    if amount_micros < 0:
+        accounts = accounts.filter(balance_micros__gte=-amount_micros)
+    if not accounts.update(balance_micros=F("balance_micros") + amount_micros):
         raise InsufficientCredits()
-    entry = LedgerEntry(account_id=account_id, kind=kind, amount_micros=amount_micros, **links)
-    ledger.entries_add(entry)
-    return entry
+    return LedgerEntry.objects.create(
+        account_id=account_id, kind=kind, amount_micros=amount_micros, **links
+    )
 
 
 @transaction.atomic
@@ -136,10 +138,8 @@ def credits_hold(
         generation_id=generation_id,
         api_key_id=api_key_id,
     )
-    if api_key_id is not None and not ledger.spend_add(
-        api_key_id=api_key_id, amount_micros=amount_micros
-    ):
-        raise SpendLimitReached()
+    if api_key_id is not None:
+        _api_key_spend(api_key_id=api_key_id, amount_micros=amount_micros)
 
 
 @transaction.atomic(savepoint=False)
@@ -147,17 +147,25 @@ def credits_settle(*, generation_id, cost_micros: int) -> int | None:
     """Release a generation's hold and capture what it cost (0 for a failure), charging the
     account and key the hold named; the account's balance after it.
 
-    Settling twice, or after the stale-hold sweep released the hold, is a no-op that returns
-    None: the ledger takes one release per generation.
+    The account's row is locked as the hold is read, so that balance is exact. Settling twice,
+    or after the stale-hold sweep released the hold, is a no-op that returns None: the ledger
+    takes one release per generation.
     """
-    hold = ledger.hold_of(generation_id=generation_id)
+    hold = (
+        LedgerEntry.objects.select_related("account")
+        .select_for_update(of=("account",))
+        .only("amount_micros", "generation_id", "api_key_id", "account__balance_micros")
+        .filter(generation_id=generation_id, kind=LedgerEntry.Kind.HOLD)
+        .first()
+    )
     if hold is None:
         return None
     try:
         with transaction.atomic():
-            return _release(hold=hold, cost_micros=cost_micros)
+            _release(hold=hold, cost_micros=cost_micros)
     except IntegrityError:  # the hold was released already
         return None
+    return hold.account.balance_micros - hold.amount_micros - cost_micros
 
 
 @transaction.atomic
@@ -178,9 +186,10 @@ def credits_release_stale(*, held_before: datetime, keep: Iterable[UUID] = ()) -
         .values_list("pk", flat=True)
     )
     released = []
-    holds = stale.filter(account_id__in=locked).order_by("pk")
-    for row in holds.values(*(field.name for field in dataclasses.fields(ledger.Hold))):
-        hold = ledger.Hold(**row)
+    holds = stale.filter(account_id__in=locked).only(
+        "account_id", "generation_id", "api_key_id", "amount_micros"
+    )
+    for hold in holds.order_by("pk"):
         _release(hold=hold, cost_micros=0, memo="Released: the job stopped without finishing")
         released.append(hold.generation_id)
     return released
@@ -206,13 +215,12 @@ def credits_refund(*, capture: LedgerEntry, memo: str, created_by: AbstractBaseU
         created_by=created_by,
     )
     if capture.api_key_id is not None:
-        ledger.spend_add(api_key_id=capture.api_key_id, amount_micros=capture.amount_micros)
+        _api_key_spend(api_key_id=capture.api_key_id, amount_micros=capture.amount_micros)
     return refund
 
 
-def _release(*, hold: ledger.Hold, cost_micros: int, memo: str = "") -> int:
-    """Give a hold back whole and charge `cost_micros`, in one balance update and one insert;
-    the balance after it.
+def _release(*, hold: LedgerEntry, cost_micros: int, memo: str = "") -> None:
+    """Give a hold back whole and charge `cost_micros`, in one balance update and one insert.
 
     The account is updated first, so its row lock is taken before the ledger's unique index
     entry, in the same order as the stale-hold sweep takes them: the two never deadlock, and
@@ -220,8 +228,8 @@ def _release(*, hold: ledger.Hold, cost_micros: int, memo: str = "") -> int:
     held_micros = -hold.amount_micros
     if not 0 <= cost_micros <= held_micros:
         raise ValueError(f"cost {cost_micros} is outside the hold of {held_micros}")
-    balance_micros = ledger.balance_add(
-        account_id=hold.account_id, amount_micros=held_micros - cost_micros
+    Account.objects.filter(pk=hold.account_id).update(
+        balance_micros=F("balance_micros") + (held_micros - cost_micros)
     )
     links = {
         "account_id": hold.account_id,
@@ -235,10 +243,24 @@ def _release(*, hold: ledger.Hold, cost_micros: int, memo: str = "") -> int:
         entries.append(
             LedgerEntry(kind=LedgerEntry.Kind.CAPTURE, amount_micros=-cost_micros, **links)
         )
-    ledger.entries_add(*entries)
+    LedgerEntry.objects.bulk_create(entries)
     if hold.api_key_id is not None and held_micros != cost_micros:
-        ledger.spend_add(api_key_id=hold.api_key_id, amount_micros=cost_micros - held_micros)
-    return balance_micros
+        _api_key_spend(api_key_id=hold.api_key_id, amount_micros=cost_micros - held_micros)
+
+
+def _api_key_spend(*, api_key_id: int, amount_micros: int) -> None:
+    """Count `amount_micros` against a key's spend (negative to give back).
+
+    Raises `SpendLimitReached` when counting would pass the key's limit. Callers run inside a
+    transaction."""
+    keys = ApiKey.objects.filter(pk=api_key_id)
+    if amount_micros > 0:
+        keys = keys.filter(
+            Q(spend_limit_micros__isnull=True)
+            | Q(spent_micros__lte=F("spend_limit_micros") - amount_micros)
+        )
+    if not keys.update(spent_micros=F("spent_micros") + amount_micros):
+        raise SpendLimitReached()
 
 
 def redeem_code_normalize(raw: str) -> str:
