@@ -192,7 +192,7 @@ def test_a_user_cancel_of_a_running_job_reaches_the_provider(user, catalog, fal,
         base_url="http://testserver/",
     )
     worker = threading.Thread(
-        target=lambda: asyncio.run(generation_run(generation_id=generation.pk, start=Start.QUEUED))
+        target=lambda: asyncio.run(generation_run(generation.pk, start=Start.QUEUED))
     )
     worker.start()
     fal.wait_for(lambda: len(fal.requests_to("status")) >= 2)

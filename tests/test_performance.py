@@ -23,8 +23,9 @@ from django.test.utils import CaptureQueriesContext
 
 from playground.catalog import selectors
 from playground.gateway.models import Generation
+from playground.gateway.runner import Start, generation_run
 from playground.gateway.schemas import GenerationRequest
-from playground.gateway.services import generation_execute, generation_submit
+from playground.gateway.services import generation_submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -112,7 +113,8 @@ def test_a_queued_job_runs_without_reading_images_it_cannot_have_yet(user, catal
     )
 
     with CaptureQueriesContext(connection) as queries:
-        finished = async_to_sync(generation_execute)(generation_id=generation.pk)
+        outcome = async_to_sync(generation_run)(generation.pk, start=Start.QUEUED)
+        finished = outcome.generation
 
     assert finished.status == Generation.Status.SUCCEEDED
     assert len(finished.image_list) == 1

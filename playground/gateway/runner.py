@@ -1,12 +1,9 @@
 """Running a generation to its end: retries, failover, circuits, the heartbeat and cancelling.
 
-`generation_run` is the one entry point, for the three ways a run starts (`Start`). Routes are
-tried cheapest first, skipping providers whose circuit is open (unless none is left); each is
-retried on transient errors, honouring Retry-After, before failing over. A provider that says
-the input is bad ends the run. The images are fetched, converted and stored, then the hold is
-settled: the cost of what was produced is captured and the rest released. A failure, a cancel
-by the user or a caller that went away releases everything, after the upstream jobs were asked
-to stop.
+`generation_run` is the one entry point, for the three ways a run starts (`Start`). The images
+made are stored and the hold settled: what they cost is captured, the rest released. A failure,
+a cancel by the user or a caller that went away releases everything, after the upstream jobs
+were asked to stop.
 """
 
 import asyncio
@@ -50,8 +47,6 @@ HEARTBEAT_SECONDS = 2.0  # also how soon a running job notices the user's cancel
 
 
 class Start(StrEnum):
-    """How a run starts."""
-
     QUEUED = "queued"  # a queued job: claim it, unless another worker has
     CREATED = "created"  # created running by the caller, who waits for it (an API call)
     RESUMED = "resumed"  # running, but its worker died: collect the upstream jobs it saved
@@ -66,19 +61,22 @@ class Outcome:
     balance_micros: int | None
 
 
-async def generation_run(*, generation_id: UUID, start: Start) -> Outcome:
-    """Run a generation to its end. One that another worker claimed, or that has ended, comes
-    back as it is; one whose user asked to stop is stopped."""
+async def generation_run(generation: Generation | UUID, *, start: Start) -> Outcome:
+    """Run a generation to its end: the one the caller just created (`Start.CREATED`), or the
+    one with this id. One that another worker claimed, or that has ended, comes back as it is;
+    one whose user asked to stop is stopped."""
+    if start is Start.CREATED:
+        return await _Run(generation).run(resume=False)
     if start is Start.QUEUED:
         claimed = await Generation.objects.filter(
-            pk=generation_id, status=Generation.Status.QUEUED
+            pk=generation, status=Generation.Status.QUEUED
         ).aupdate(**started())
         if not claimed:
-            return await _as_it_is(generation_id)
+            return await _as_it_is(generation)
     # A job that has not produced yet has no images to read.
-    generation = await generations_answerable().prefetch_related(None).aget(pk=generation_id)
+    generation = await generations_answerable().prefetch_related(None).aget(pk=generation)
     if generation.status not in Generation.RUNNING:
-        return await _as_it_is(generation_id)
+        return await _as_it_is(generation.pk)
     run = _Run(generation)
     if generation.status == Generation.Status.CANCELLING:  # its worker died while stopping
         run.restore_saved()
@@ -126,7 +124,9 @@ class _Run:
             raise
 
     async def go(self, *, resume: bool) -> Outcome:
-        """Try the routes; with `resume`, first collect the upstream jobs a dead worker left."""
+        """Try the routes cheapest first, skipping open circuits (unless all are); each retried
+        on transient errors before failing over; a provider's refusal of the input ends the run.
+        With `resume`, first collect the upstream jobs a dead worker left."""
         error: GatewayError = UpstreamFailed("Every provider failed for this request.")
         saved = self.restore_saved() if resume else None
         plan = [(saved, self._collect_saved)] if saved else []

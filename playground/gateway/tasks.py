@@ -27,7 +27,7 @@ async def resume_generation(generation_id: str) -> str:
 
 
 async def _run(generation_id: str, start: Start) -> str:
-    generation = (await generation_run(generation_id=UUID(generation_id), start=start)).generation
+    generation = (await generation_run(UUID(generation_id), start=start)).generation
     if generation.params.get("webhook_url"):
         await webhook_deliver(generation=generation)
     return generation.status

@@ -192,7 +192,7 @@ async def _run(
         response["Location"] = f"/v1/generations/{generation.pk}"
         return await _with_credit_headers(response, generation)
     if created:
-        outcome = await generation_run(generation_id=generation.pk, start=Start.CREATED)
+        outcome = await generation_run(generation, start=Start.CREATED)
         generation, remaining = outcome.generation, outcome.balance_micros
     else:
         generation = await selectors.generation_await_finished(pk=generation.pk)
