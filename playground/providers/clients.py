@@ -4,8 +4,8 @@ This is the one piece of module-level state the project allows. Clients are keye
 loop because a client cannot outlive or move between loops; `aclose_all` closes the current loop's.
 
 A client's connections are spread over POOLS pools (`SpreadTransport`): httpcore's pool walks
-every connection it holds each time a request starts or a response ends, so with a thousand
-generations held open on one pool that walk took 15% of the process's time (bench/README, F26).
+every connection it holds each time a request starts or a response ends, a walk that grew with
+a thousand generations held open on one pool (bench/README, F26).
 """
 
 import asyncio
