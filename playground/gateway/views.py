@@ -11,6 +11,7 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from django.db import OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from playground.accounts.models import ApiKey
@@ -189,7 +190,7 @@ async def _run(
             await run_generation.aenqueue(str(generation.pk))
         generation = await selectors.generation_aget(pk=generation.pk, user_id=api_key.user_id)
         response = JsonResponse(await status_body(generation), status=202)
-        response["Location"] = f"/v1/generations/{generation.pk}"
+        response["Location"] = reverse("gateway:generation-detail", args=[generation.pk])
         return await _with_credit_headers(response, generation)
     if created:
         outcome = await generation_run(generation, start=Start.CREATED)
@@ -243,7 +244,8 @@ async def model_detail(request: HttpRequest, model_id: str, api_key: ApiKey) -> 
 
 @api_view("GET", authenticated=False)
 async def openapi_document(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(openapi.document(server_url=request.build_absolute_uri("/v1")))
+    server_url = request.build_absolute_uri(settings.API_PREFIX.removesuffix("/"))
+    return JsonResponse(openapi.document(server_url=server_url))
 
 
 @api_view("GET", "POST", "PUT", "PATCH", "DELETE", authenticated=False)
