@@ -4,8 +4,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.core.cache import caches
-from django.core.cache.utils import make_template_fragment_key
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -16,9 +14,9 @@ from django.utils import timezone
 
 from playground.accounts.models import LedgerEntry
 from playground.accounts.money import format_usd
+from playground.catalog.cache import catalog_version_bump
 from playground.catalog.services import catalog_load, catalog_read
 from playground.gateway.models import Generation
-from playground.studio.forms import RunForm
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -92,26 +90,30 @@ def test_the_model_picker_groups_models_by_mode_with_their_prices(client, catalo
     assert 'value="qwen-image-edit:generate"' not in text
 
 
-def test_a_models_default_controls_are_rendered_once_per_read_of_the_catalog(
-    client, catalog, monkeypatch
-):
+def test_a_models_default_controls_follow_the_catalog(client, catalog):
     playground = reverse("studio:playground")
     first = client.get(playground).text
-    field = RunForm.base_fields["negative_prompt"]
-    monkeypatch.setattr(field, "help_text", "Changed after the first render.")
-
     again = client.get(playground).text
     with_values = client.get(playground, {"negative_prompt": "blurry"}).text
+    catalog_version_bump()  # another process changed the catalog, though not these controls
+    after_bump = client.get(playground).text
     data = catalog_read()
     data["parameters"]["cfg_scale"]["description"] = "Guidance, described anew."
     catalog_load(data=data)
     after_load = client.get(playground).text
 
     assert "What to keep out of the picture" in first
-    assert "What to keep out of the picture" in again  # kept as rendered
-    assert "Changed after the first render." in with_values  # values of its own: rendered
-    assert "blurry</textarea>" in with_values
-    assert "Guidance, described anew." in after_load  # a new read of the catalog
+    assert _csrf_free(again) == _csrf_free(first)
+    assert "blurry</textarea>" in with_values  # values of its own
+    assert "blurry</textarea>" not in client.get(playground).text
+    assert _csrf_free(after_bump) == _csrf_free(first)
+    assert "Guidance, described anew." not in first
+    assert "Guidance, described anew." in after_load
+
+
+def _csrf_free(page: str) -> str:
+    """The page without its CSRF tokens, which Django masks anew on every response."""
+    return re.sub(r"\b[A-Za-z0-9]{64}\b", "", page)
 
 
 def test_the_catalog_link_opens_the_model_it_names(client, catalog):
@@ -222,19 +224,16 @@ def test_the_price_follows_n_and_size(client, catalog):
 
 
 @pytest.mark.parametrize("model", ["qwen-image:generate", "qwen-image-edit-plus:edit"])
-def test_a_models_default_run_is_priced_once_per_read_of_the_catalog(signed_in, monkeypatch, model):
-    validated = []
-    price_error = RunForm.price_error
-    monkeypatch.setattr(
-        RunForm, "price_error", lambda form: validated.append(form) or price_error(form)
-    )
+def test_a_models_default_run_shows_the_price_of_its_quote(signed_in, model):
+    def cost(response) -> str:
+        return re.search(r'class="cost">([^<]+)<', response.text)[1]
 
-    pages = [signed_in.get(reverse("studio:playground"), {"model": model}) for _ in range(3)]
-    shown = {re.search(r'class="cost">([^<]+)<', page.text)[1] for page in pages}
+    pages = [signed_in.get(reverse("studio:playground"), {"model": model}) for _ in range(2)]
+    catalog_version_bump()
+    pages.append(signed_in.get(reverse("studio:playground"), {"model": model}))
     quoted = signed_in.get(reverse("studio:quote"), run_form(model=model), headers=HTMX)
 
-    assert shown == {re.search(r'class="cost">([^<]+)<', quoted.text)[1]}
-    assert len(validated) == 2  # the default form once, then the quote's own
+    assert {cost(page) for page in pages} == {cost(quoted)}
 
 
 def test_an_impossible_size_is_explained_and_cannot_run(signed_in):
@@ -571,14 +570,12 @@ def test_a_failed_card_gives_the_reason_and_says_the_credits_were_released(signe
 
 def test_an_ended_card_is_rendered_once_then_reused(signed_in, user):
     generation = finished_generation(user, prompt="kept as rendered")
-    key = card_key(generation)
 
     first = signed_in.get(reverse("studio:playground"))
     Generation.objects.filter(pk=generation.pk).update(prompt="changed behind its back")
     again = signed_in.get(reverse("studio:playground"))
     detail = signed_in.get(reverse("studio:generation", args=[generation.pk]))
 
-    assert "kept as rendered" in caches["template_fragments"].get(key)
     assert "kept as rendered" in first.text
     assert "kept as rendered" in again.text  # a stand-in for an ended job: nothing changes it
     assert "changed behind its back" in detail.text  # its own page shows a card without links
@@ -596,10 +593,12 @@ def test_a_card_is_not_kept_while_its_job_runs(signed_in, user, queued_only):
         finished_at=timezone.now(),
     )
     ended = signed_in.get(reverse("studio:playground"))
+    Generation.objects.filter(pk=generation.pk).update(error_message="Changed behind its back.")
+    again = signed_in.get(reverse("studio:playground"))
 
     assert "<strong>Queued</strong>" in _article(queued.text)
     assert "The provider rejected the request." in _article(ended.text)
-    assert caches["template_fragments"].get(card_key(generation))
+    assert _article(again.text) == _article(ended.text)  # ended: kept from now on
 
 
 def test_kept_cards_are_not_read_again_with_their_model_and_images(signed_in, user):
@@ -616,9 +615,16 @@ def test_kept_cards_are_not_read_again_with_their_model_and_images(signed_in, us
     assert "catalog_imagemodel" not in read
 
 
-def card_key(generation) -> str:
-    """The card's key in the cache of rendered cards, as the list pages (no `detail`) make it."""
-    return make_template_fragment_key("card", [generation.pk, ""])
+def test_a_kept_card_follows_a_change_of_the_catalog(signed_in, user):
+    finished_generation(user)
+    before = signed_in.get(reverse("studio:playground"))
+    data = catalog_read()
+    data["models"][0]["name"] = "Qwen Image, renamed"
+    catalog_load(data=data)
+    after = signed_in.get(reverse("studio:playground"))
+
+    assert "<h3" in _article(before.text) and "Qwen Image<" in _article(before.text)
+    assert "Qwen Image, renamed<" in _article(after.text)
 
 
 def _article(page: str) -> str:

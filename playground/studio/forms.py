@@ -1,7 +1,6 @@
 """The playground's HTML forms: one run with its model's own controls, a comparison of models on
 one prompt, and the history filters. What the first two share is in studio/prompt_form.py."""
 
-import functools
 import secrets
 from collections.abc import Sequence
 
@@ -12,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 
+from playground.catalog.cache import catalog_memo
 from playground.catalog.models import ImageModel, Mode, ordered_tiers
 from playground.gateway import images
 from playground.gateway.models import Generation, GenerationImage
@@ -26,7 +26,7 @@ CUSTOM = "custom"
 MAX_IMAGES_PER_RUN = 4
 COMPARE_MODELS = (2, 4)
 PICK_MODELS = "Pick {} to {} models to compare.".format(*COMPARE_MODELS)
-# Each process keeps a model's default controls rendered, per read of the catalog.
+# Each process keeps a model's default controls rendered, per version of the catalog.
 DEFAULT_CONTROLS_CACHE_SECONDS = 60
 
 
@@ -232,9 +232,23 @@ class RunForm(PromptForm):
         )
 
     def price_inputs(self) -> tuple[str, tuple[GenerationRequest, ...]]:
-        if self.shows_defaults:
-            return _default_price_inputs(self.option, self.setup["options"])
-        return price_inputs_of(self)
+        if not self.shows_defaults:
+            return price_inputs_of(self)
+        # The same for everyone: worked out once per option and version of the catalog
+        # instead of validating a second form each time (F21).
+        option, options = self.option, self.setup["options"]
+        return catalog_memo(
+            option.version,
+            (RunForm.price_inputs, option.value),
+            lambda: price_inputs_of(
+                RunForm(
+                    initial={"model": option.value},
+                    options=options,
+                    option=option,
+                    user=AnonymousUser(),
+                )
+            ),
+        )
 
     def price_requests(self) -> list[GenerationRequest]:
         return [self.generation_request()]
@@ -250,18 +264,6 @@ class RunForm(PromptForm):
             *(images.read(name) for name in names),
             *(upload.read() for upload in data.get("images") or ()),
         )
-
-
-@functools.lru_cache(maxsize=16)  # the options of a read or two of the catalog
-def _default_price_inputs(
-    option: ModelOption, options: tuple[ModelOption, ...]
-) -> tuple[str, tuple[GenerationRequest, ...]]:
-    """The price inputs of a model's default controls: the same for everyone, so worked out
-    once per option and read of the catalog instead of validating a second form each time."""
-    defaults = RunForm(
-        initial={"model": option.value}, options=options, option=option, user=AnonymousUser()
-    )
-    return price_inputs_of(defaults)
 
 
 def _input_names(generation: Generation | None) -> list[str]:

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from playground.catalog import cache
 from playground.gateway.models import Generation
 
 register = template.Library()
@@ -40,6 +41,12 @@ def card_cache_seconds(generation: Generation) -> int:
     """How long a rendered card may be reused: a while once the job has ended, since nothing on
     it changes any more, and not at all before."""
     return settings.CARD_CACHE_SECONDS if generation.finished_at else 0
+
+
+@register.simple_tag
+def catalog_version() -> int:
+    """The catalog's version, in the keys of kept fragments that show the catalog."""
+    return cache.catalog_version()
 
 
 @register.filter
