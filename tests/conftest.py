@@ -57,6 +57,19 @@ def user(db):
 
 
 @pytest.fixture
+def signed_in(client, user, catalog):
+    """The test client, signed in as `user`, with the catalog loaded."""
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def queued_only(settings):
+    """Jobs stay queued: nothing runs them."""
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+
+
+@pytest.fixture
 def api_key(user, catalog):
     return factories.raw_api_key(user=user)
 
