@@ -37,11 +37,13 @@ def catalog_version() -> int:
     return version
 
 
-def catalog_changed(**_) -> None:
+def catalog_changed() -> None:
     """Move the version after a change to the catalog's rows: at once, so that whatever reads it
     next in this transaction sees the change, and again on commit, so that a process which read
     it in between (the rows as they were before the commit) reads it again. A change rolled
-    back leaves the version moved, and every process reads the catalog again for nothing."""
+    back leaves the version moved, and every process reads the catalog again for nothing;
+    nothing reads the catalog inside the load's or the admin's transaction, so no process
+    keeps rows that were rolled back."""
     catalog_version_bump()
     transaction.on_commit(catalog_version_bump)
 

@@ -43,10 +43,15 @@ def card_cache_seconds(generation: Generation) -> int:
     return settings.CARD_CACHE_SECONDS if generation.finished_at else 0
 
 
-@register.simple_tag
-def catalog_version() -> int:
-    """The catalog's version, in the keys of kept fragments that show the catalog."""
-    return cache.catalog_version()
+@register.simple_tag(takes_context=True)
+def catalog_version(context) -> int:
+    """The catalog's version, in the keys of kept fragments that show the catalog: asked for
+    once per page, however many cards it includes. The first dict of the render context lasts
+    the whole render, as {% include %} itself keeps its templates there."""
+    page = context.render_context.dicts[0]
+    if "catalog_version" not in page:
+        page["catalog_version"] = cache.catalog_version()
+    return page["catalog_version"]
 
 
 @register.filter
