@@ -12,7 +12,7 @@ from django.core.signals import setting_changed
 
 from playground import ratelimit
 from playground.asgi import application
-from playground.catalog.selectors import catalog_forget
+from playground.catalog.cache import catalog_version_bump
 from tests import factories
 
 pytest_plugins = ["tests.fakes.fixtures"]
@@ -25,9 +25,10 @@ def _test_settings(settings, tmp_path):
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
     settings.STARTER_CREDITS_USD = "1.00"
     settings.PROVIDER_RETRY_WAIT_SECONDS = 0.01
-    for each in caches.all():  # rate limits, circuit breakers and rendered cards start afresh
+    # Rate limits, circuit breakers and rendered cards start afresh, and the catalog's version
+    # with them: each test has a catalog of its own, or none.
+    for each in caches.all():
         each.clear()
-    catalog_forget()  # each test has a catalog of its own, or none
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +43,7 @@ def _rate_limits_in_one_window(monkeypatch):
 def _catalog_follows_settings():
     """Tests configure providers as they go: the process's read of the catalog, and the prices
     worked out from it, start again with each change, as after a deploy."""
-    setting_changed.connect(catalog_forget)
+    setting_changed.connect(catalog_version_bump)
 
 
 @pytest.fixture
@@ -53,6 +54,19 @@ def catalog(db):
 @pytest.fixture
 def user(db):
     return factories.user_with_account()
+
+
+@pytest.fixture
+def signed_in(client, user, catalog):
+    """The test client, signed in as `user`, with the catalog loaded."""
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def queued_only(settings):
+    """Jobs stay queued: nothing runs them."""
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
 
 
 @pytest.fixture

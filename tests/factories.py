@@ -5,6 +5,9 @@ import itertools
 
 import httpx
 import openai
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
 from PIL import Image
 
 from playground.accounts.models import Account, LedgerEntry
@@ -75,3 +78,40 @@ def api_images(
         for prompt in prompts
     ]
     return [Generation.objects.get(pk=generation_id) for generation_id in ids]
+
+
+# The playground
+
+HTMX = {"HX-Request": "true"}
+START = 1_000_000  # the starter credits (conftest), in micro-dollars
+# qwen-image at 1024x1024, priced at its cheapest offering (fal: $0.02 per megapixel).
+QWEN_IMAGE_1K = 20_972
+
+
+def run_form(**values) -> dict:
+    """The playground's run form, filled in for one qwen-image at 1K, with `values` over it."""
+    return {
+        "model": "qwen-image:generate",
+        "prompt": "a teapot in space",
+        "aspect_ratio": "1:1",
+        "resolution": "1K",
+        "n": "1",
+        "output_format": "png",
+    } | values
+
+
+def generate(client, **values):
+    """Post the run form through htmx, as the playground's Generate button does."""
+    return client.post(reverse("studio:generate"), run_form(**values), headers=HTMX)
+
+
+def finished_generation(user, **values) -> Generation:
+    """A generation of `user`'s run from the playground, ended (the tests run jobs at once)."""
+    client = Client()
+    client.force_login(user)
+    generate(client, **values)
+    return Generation.objects.filter(user=user).latest("created_at")
+
+
+def png_upload(name="photo.png", **options) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, png_bytes(**options), content_type="image/png")

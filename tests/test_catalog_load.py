@@ -1,11 +1,15 @@
 """Loading the catalog data file: idempotent, complete, and what staff change shows on the pages."""
 
+import os
+
 import pytest
+from django.core.cache import caches
 from django.core.management import call_command
-from django.db.models.sql.compiler import SQLCompiler
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from playground.catalog import selectors
+from playground.catalog.cache import VERSION_KEY, catalog_version, catalog_version_bump
 from playground.catalog.models import ImageModel, Offering, PriceUnit, ProviderInfo
 from playground.catalog.services import catalog_load, catalog_read
 
@@ -101,74 +105,98 @@ def test_a_model_left_out_of_the_file_is_retired(client, catalog):
     assert retired not in client.get(reverse("catalog:sitemap")).content.decode()
 
 
-def test_staff_edits_show_on_the_pages(client, admin_client, catalog):
-    model = ImageModel.objects.get(slug="qwen-image")
-    change_page = reverse("admin:catalog_imagemodel_change", args=[model.pk])
-    assert admin_client.get(change_page).status_code == 200
+def test_staff_edits_in_the_admin_show_on_the_next_request(client, admin_client, catalog):
+    page = reverse("catalog:model-detail", args=["qwen-image"])
+    offering = Offering.objects.get(model__slug="qwen-image", provider="replicate")
+    before = client.get(page).text
 
-    model.docs = model.docs | {"overview": "Edited by staff in the admin."}
-    model.save()
-    Offering.objects.filter(model=model, provider="replicate").update(price_micros=12_345)
+    _admin_change(admin_client, offering, price_micros=12_345)
+    repriced = client.get(page).text
+    _admin_change(admin_client, ProviderInfo.objects.get(slug="replicate"), name="Replicate Two")
+    renamed = client.get(page).text
+    delete = reverse("admin:catalog_offering_delete", args=[offering.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 302
+    deleted = client.get(page).text
 
-    html = client.get(reverse("catalog:model-detail", args=["qwen-image"])).content.decode()
-    assert "Edited by staff in the admin." in html
-    assert "$0.012345" in html
+    assert "$0.012345" not in before
+    assert "$0.012345" in repriced
+    assert "Replicate Two" in renamed
+    assert "Replicate Two" not in deleted
 
 
-def test_a_process_keeps_its_read_of_the_catalog_for_a_moment(client, catalog, monkeypatch):
-    url = reverse("catalog:model-detail", args=["qwen-image"])
-    assert "$0.012345" not in client.get(url).content.decode()
+def _admin_change(admin_client, instance, **changes) -> None:
+    """Save `instance` through its admin change form, with `changes` to what the form shows."""
+    url = reverse(f"admin:catalog_{instance._meta.model_name}_change", args=[instance.pk])
+    form = admin_client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields} | changes
+    data = {name: value for name, value in data.items() if value not in (None, False)}
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
 
-    # Another process changes a price: nothing tells this one.
+
+def test_a_load_shows_on_the_next_request(client, catalog):
+    page = reverse("catalog:model-detail", args=["qwen-image"])
+    before = client.get(page).text
+    data = catalog_read()
+    data["models"][0]["overview"] = "Loaded anew."
+    catalog_load(data=data)
+
+    assert "Loaded anew." not in before
+    assert "Loaded anew." in client.get(page).text
+
+
+def test_a_process_keeps_its_read_until_the_catalogs_version_moves(client, catalog):
+    page = reverse("catalog:model-detail", args=["qwen-image"])
+    client.get(page)
+
+    # A change no service made, such as a raw UPDATE in a shell, moves no version.
     Offering.objects.filter(model__slug="qwen-image", provider="replicate").update(
         price_micros=12_345
     )
-    kept = client.get(url).content.decode()
-    monkeypatch.setattr(selectors, "CATALOG_MAX_AGE_SECONDS", 0)  # its read is now too old
-    read_again = client.get(url).content.decode()
+    kept = client.get(page).text
+    catalog_version_bump()
+    read_again = client.get(page).text
 
     assert "$0.012345" not in kept
     assert "$0.012345" in read_again
 
 
-def test_a_read_that_finds_the_catalog_unchanged_keeps_the_read_before(catalog, monkeypatch):
-    monkeypatch.setattr(selectors, "CATALOG_MAX_AGE_SECONDS", 0)  # every use reads again
-    first = selectors.catalog_current()
-    unchanged = selectors.catalog_current()
-    Offering.objects.filter(model__slug="qwen-image", provider="replicate").update(
-        price_micros=12_345
-    )
-    repriced = selectors.catalog_current()
-    ProviderInfo.objects.filter(slug="replicate").update(name="Replicate, renamed")
-    renamed = selectors.catalog_current()
-    ImageModel.objects.filter(slug="qwen-image").update(docs={"overview": "Redocumented."})
-    redocumented = selectors.catalog_current()
+def test_a_version_is_read_from_the_database_once(client, catalog):
+    page = reverse("catalog:model-detail", args=["qwen-image"])
+    with CaptureQueriesContext(connection) as first:
+        client.get(page)
+    with CaptureQueriesContext(connection) as second:
+        client.get(page)
+    catalog_version_bump()
+    with CaptureQueriesContext(connection) as after_bump:
+        client.get(page)
 
-    assert unchanged is first  # with the options and prices worked out from it
-    assert repriced is not first
-    offerings = repriced.model("qwen-image").offerings.all()
-    assert {o.price_micros for o in offerings if o.provider == "replicate"} == {12_345}
-    assert renamed is not repriced
-    assert renamed.provider_names["replicate"] == "Replicate, renamed"
-    assert redocumented is not renamed
-    assert redocumented.model("qwen-image").docs == {"overview": "Redocumented."}
+    def catalog_reads(queries) -> int:
+        return sum("catalog_" in query["sql"] for query in queries)
+
+    assert catalog_reads(first) == 3  # the models, their offerings, the providers' names
+    assert catalog_reads(second) == 0
+    assert catalog_reads(after_bump) == 3
 
 
-def test_a_check_of_the_catalog_compiles_no_query(catalog, monkeypatch, django_assert_num_queries):
-    """The check, every CATALOG_MAX_AGE_SECONDS in every process, sends statements compiled
-    once: three, and no work of the ORM's."""
-    monkeypatch.setattr(selectors, "CATALOG_MAX_AGE_SECONDS", 0)
-    first = selectors.catalog_current()
-    compiled = []
-    as_sql = SQLCompiler.as_sql
+@pytest.mark.parametrize("backend", ["default", "redis"])
+def test_the_version_lives_in_the_shared_cache(settings, backend):
+    """Every process reads the version from `caches["default"]`: a bump by one is seen by all,
+    and a version that went missing comes back as one no process has seen."""
+    if backend == "redis":
+        url = os.environ.get("REDIS_URL")
+        if not url:
+            pytest.skip("REDIS_URL is not set")
+        settings.CACHES = settings.CACHES | {
+            "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        }
+        caches["default"].delete(VERSION_KEY)
+    first = catalog_version()
+    catalog_version_bump()
+    bumped = catalog_version()
+    caches["default"].delete(VERSION_KEY)
+    fresh = catalog_version()
 
-    def counted(self, *args, **kwargs):
-        compiled.append(self.query.model)
-        return as_sql(self, *args, **kwargs)
-
-    monkeypatch.setattr(SQLCompiler, "as_sql", counted)
-
-    with django_assert_num_queries(3):
-        assert selectors.catalog_current() is first
-
-    assert compiled == []
+    assert catalog_version() == fresh
+    assert bumped == first + 1
+    assert fresh not in (first, bumped)

@@ -1,6 +1,25 @@
 from django.contrib import admin
 
+from .cache import catalog_changed
 from .models import ImageModel, Offering, ProviderInfo
+
+
+class CatalogAdmin(admin.ModelAdmin):
+    """Every save and delete of a catalog row in the admin moves the catalog's version, so that
+    every process reads the catalog again. A model's inline offerings are saved in the same
+    transaction as the model, before the commit that moves it again."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        catalog_changed()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        catalog_changed()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        catalog_changed()
 
 
 class OfferingInline(admin.TabularInline):
@@ -9,7 +28,7 @@ class OfferingInline(admin.TabularInline):
 
 
 @admin.register(ImageModel)
-class ImageModelAdmin(admin.ModelAdmin):
+class ImageModelAdmin(CatalogAdmin):
     list_display = ["slug", "name", "vendor", "modes", "is_active", "position"]
     list_filter = ["is_active", "vendor"]
     search_fields = ["slug", "name"]
@@ -17,7 +36,7 @@ class ImageModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Offering)
-class OfferingAdmin(admin.ModelAdmin):
+class OfferingAdmin(CatalogAdmin):
     list_display = [
         "model",
         "provider",
@@ -33,5 +52,5 @@ class OfferingAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProviderInfo)
-class ProviderInfoAdmin(admin.ModelAdmin):
+class ProviderInfoAdmin(CatalogAdmin):
     list_display = ["slug", "name", "website"]

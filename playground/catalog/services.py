@@ -8,8 +8,8 @@ from django.db import transaction
 
 from playground.accounts.money import usd_to_micros
 
+from .cache import catalog_changed
 from .models import ImageModel, Mode, Offering, PriceUnit, ProviderInfo
-from .selectors import catalog_forget
 
 CATALOG_FILE = Path(__file__).parent / "data" / "catalog.toml"
 DOC_FIELDS = (
@@ -38,7 +38,8 @@ def catalog_read(path: Path = CATALOG_FILE) -> dict:
 
 @transaction.atomic
 def catalog_load(*, data: dict) -> CatalogLoadResult:
-    """Create or update every provider, model and offering in `data`; retire the ones it lacks."""
+    """Create or update every provider, model and offering in `data`; retire the ones it lacks.
+    Moves the catalog's version: every process reads the catalog again."""
     for slug, info in data["providers"].items():
         ProviderInfo.objects.update_or_create(
             slug=slug,
@@ -95,7 +96,7 @@ def catalog_load(*, data: dict) -> CatalogLoadResult:
     listed = [entry["id"] for entry in data["models"]]
     ImageModel.objects.exclude(slug__in=listed).update(is_active=False)
     Offering.objects.exclude(pk__in=offering_ids).update(is_active=False)
-    catalog_forget()  # the updates above send no signals
+    catalog_changed()
     return CatalogLoadResult(
         models=len(listed), offerings=len(offering_ids), providers=len(data["providers"])
     )

@@ -1,7 +1,6 @@
 """The playground's HTML forms: one run with its model's own controls, a comparison of models on
-one prompt, and the history filters."""
+one prompt, and the history filters. What the first two share is in studio/prompt_form.py."""
 
-import functools
 import secrets
 from collections.abc import Sequence
 
@@ -9,150 +8,26 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
-from django.forms.renderers import Jinja2
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
-from django.utils.functional import lazy
 
-from playground.accounts.money import format_usd
+from playground.catalog.cache import catalog_memo
 from playground.catalog.models import ImageModel, Mode, ordered_tiers
 from playground.gateway import images
 from playground.gateway.models import Generation, GenerationImage
-from playground.gateway.schemas import MAX_PROMPT_CHARS, MAX_SEED, OUTPUT_FORMATS, GenerationRequest
+from playground.gateway.schemas import MAX_SEED, OUTPUT_FORMATS, GenerationRequest
 
-from .selectors import (
-    RECENT_INPUTS,
-    ModelOption,
-    ParameterSpec,
-    image_list_for,
-)
+from .fields import MultipleFileField, MultipleFileInput, spec_field
+from .prompt_form import PromptForm, option_label, price_inputs_of
+from .selectors import RECENT_INPUTS, ModelOption, image_list_for
 
 ACCEPTED_TYPES = ("image/png", "image/jpeg", "image/webp")
 CUSTOM = "custom"
 MAX_IMAGES_PER_RUN = 4
 COMPARE_MODELS = (2, 4)
 PICK_MODELS = "Pick {} to {} models to compare.".format(*COMPARE_MODELS)
-# Each process keeps a model's default controls rendered, per read of the catalog.
+# Each process keeps a model's default controls rendered, per version of the catalog.
 DEFAULT_CONTROLS_CACHE_SECONDS = 60
-
-
-def _option_label(option: ModelOption) -> str:
-    price = "unavailable" if option.price_micros is None else format_usd(option.price_micros)
-    return f"{option.model.name} · {price}"
-
-
-# Pricing an option takes two queries: labels are computed only when a page shows them.
-option_label = lazy(_option_label, str)
-
-
-class PromptForm(forms.Form):
-    """What every run has: a prompt, a negative prompt, a shape and scale, a seed."""
-
-    # Some twenty fields, each a label, a widget, help text and errors in templates of their
-    # own: Jinja2 renders them (Django's own templates for it) about twice as fast as Django's
-    # engine. Forms elsewhere, the admin's among them, keep Django's templates.
-    default_renderer = Jinja2()
-    # Fields that change the price; the price preview ignores errors elsewhere.
-    price_fields: tuple[str, ...] = ("aspect_ratio", "resolution")
-    # The keyword arguments the form was built with, to build it again bound (`priced`).
-    setup: dict
-
-    prompt = forms.CharField(
-        label="Prompt",
-        max_length=MAX_PROMPT_CHARS,
-        widget=forms.Textarea(
-            attrs={"rows": 4, "placeholder": "A lighthouse on a cliff at dawn, watercolour"}
-        ),
-    )
-    negative_prompt = forms.CharField(
-        label="Negative prompt",
-        required=False,
-        max_length=MAX_PROMPT_CHARS,
-        help_text="What to keep out of the picture, such as “blurry, watermark”.",
-        widget=forms.Textarea(attrs={"rows": 2}),
-    )
-    aspect_ratio = forms.ChoiceField(label="Aspect ratio", widget=forms.RadioSelect)
-    resolution = forms.ChoiceField(label="Resolution", widget=forms.RadioSelect)
-    seed = forms.IntegerField(
-        label="Seed",
-        required=False,
-        min_value=0,
-        max_value=MAX_SEED,
-        widget=forms.NumberInput(attrs={"placeholder": "random"}),
-    )
-    lock_seed = forms.BooleanField(
-        label="Lock this seed",
-        required=False,
-        help_text="Locked, every run uses this seed; unlocked, each run picks a random one.",
-    )
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label_suffix", "")
-        super().__init__(*args, **kwargs)
-
-    def set_sizes(self, models: list[ImageModel], *, extra_ratios=()) -> None:
-        """Aspect-ratio chips and resolution tiers from the models' size tables."""
-        if not models:
-            return
-        tiers = [tier for model in models for tier in ordered_tiers(model.sizes).items()]
-        ratios = [(ratio, ratio) for ratio in dict.fromkeys(r for _, t in tiers for r in t)]
-        first = models[0].sizes
-        self._set_choices("aspect_ratio", [*ratios, *extra_ratios], first["default_ratio"])
-        resolutions = [(name, name) for name in dict.fromkeys(name for name, _ in tiers)]
-        self._set_choices("resolution", resolutions, first["default_resolution"])
-
-    def _set_choices(self, name: str, choices: list, default: str) -> None:
-        self.fields[name].choices = choices
-        if self.initial.get(name) not in dict(choices):
-            self.initial[name] = default
-
-    def clean(self):
-        data = super().clean()
-        if not data.get("lock_seed"):
-            data["seed"] = None
-        elif data.get("seed") is None and "seed" not in self.errors:
-            self.add_error("seed", "Enter the seed to lock, or untick the lock for a random one.")
-        return data
-
-    def price_inputs(self) -> tuple[str, tuple[GenerationRequest, ...]]:
-        """What the price preview needs: why the fields that set the price are not valid (or
-        ""), else the requests to price."""
-        return _price_inputs(self)
-
-    def priced(self) -> "PromptForm":
-        """This form bound to the values it shows, so that an unbound form can be priced."""
-        if self.is_bound:
-            return self
-        values = {name: self[name].value() for name in self.fields if name != "images"}
-        return type(self)(data=values, **self.setup)
-
-    def price_error(self) -> str:
-        """Why the fields that set the price are not valid, or "" (validates the form)."""
-        self.is_valid()
-        errors = [self.errors[name][0] for name in self.price_fields if name in self.errors]
-        return str(errors[0]) if errors else ""
-
-    def price_requests(self) -> list[GenerationRequest]:
-        raise NotImplementedError
-
-
-def _price_inputs(form: PromptForm) -> tuple[str, tuple[GenerationRequest, ...]]:
-    priced = form.priced()
-    error = priced.price_error()
-    return error, () if error else tuple(priced.price_requests())
-
-
-class MultipleFileInput(forms.FileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    widget = MultipleFileInput
-
-    def clean(self, data, initial=None) -> list:
-        uploads = data if isinstance(data, list | tuple) else [data] if data else []
-        clean_one = super().clean
-        return [clean_one(upload, initial) for upload in uploads]
 
 
 class RunForm(PromptForm):
@@ -228,7 +103,7 @@ class RunForm(PromptForm):
             )
         self.specs = option.parameter_specs
         for spec in self.specs:
-            self.fields[spec.name] = _spec_field(spec)
+            self.fields[spec.name] = spec_field(spec)
         if option.is_edit:
             self.fields["prompt"].widget.attrs["placeholder"] = "Replace the sky with a warm sunset"
             self.fields["images"].widget.attrs["data-max-bytes"] = settings.MAX_UPLOAD_BYTES
@@ -357,9 +232,23 @@ class RunForm(PromptForm):
         )
 
     def price_inputs(self) -> tuple[str, tuple[GenerationRequest, ...]]:
-        if self.shows_defaults:
-            return _default_price_inputs(self.option, self.setup["options"])
-        return _price_inputs(self)
+        if not self.shows_defaults:
+            return price_inputs_of(self)
+        # The same for everyone: worked out once per option and version of the catalog
+        # instead of validating a second form each time (F21).
+        option, options = self.option, self.setup["options"]
+        return catalog_memo(
+            option.version,
+            (RunForm.price_inputs, option.value),
+            lambda: price_inputs_of(
+                RunForm(
+                    initial={"model": option.value},
+                    options=options,
+                    option=option,
+                    user=AnonymousUser(),
+                )
+            ),
+        )
 
     def price_requests(self) -> list[GenerationRequest]:
         return [self.generation_request()]
@@ -377,42 +266,8 @@ class RunForm(PromptForm):
         )
 
 
-@functools.lru_cache(maxsize=16)  # the options of a read or two of the catalog
-def _default_price_inputs(
-    option: ModelOption, options: tuple[ModelOption, ...]
-) -> tuple[str, tuple[GenerationRequest, ...]]:
-    """The price inputs of a model's default controls: the same for everyone, so worked out
-    once per option and read of the catalog instead of validating a second form each time."""
-    defaults = RunForm(
-        initial={"model": option.value}, options=options, option=option, user=AnonymousUser()
-    )
-    return _price_inputs(defaults)
-
-
 def _input_names(generation: Generation | None) -> list[str]:
     return list((generation.params.get("inputs") or {}).get("images", ())) if generation else []
-
-
-def _spec_field(spec: ParameterSpec) -> forms.Field:
-    options = {"label": spec.label, "required": False, "help_text": spec.description}
-    shown = {"true": "on", "false": "off"}.get(spec.default, spec.default)
-    default = f"Default ({shown})" if shown else "Default"
-    if spec.type == "boolean":
-        return forms.TypedChoiceField(
-            choices=[("", default), ("true", "On"), ("false", "Off")],
-            coerce=lambda value: value == "true",
-            empty_value=None,
-            **options,
-        )
-    if spec.choices:
-        return forms.ChoiceField(
-            choices=[("", default), *((choice, choice) for choice in spec.choices)], **options
-        )
-    if spec.type == "integer":
-        return forms.IntegerField(min_value=spec.minimum, max_value=spec.maximum, **options)
-    if spec.type == "number":
-        return forms.FloatField(min_value=spec.minimum, max_value=spec.maximum, **options)
-    return forms.CharField(max_length=500, **options)
 
 
 class CompareForm(PromptForm):

@@ -2,13 +2,14 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import caches
 from django.core.cache.utils import make_template_fragment_key
 from django.db.models import QuerySet
 
+from playground.catalog.cache import catalog_memo, catalog_version
 from playground.catalog.models import ImageModel, Mode
 from playground.catalog.selectors import Catalog, catalog_current
 from playground.gateway.errors import GatewayError
@@ -28,7 +29,7 @@ class ModelOption:
 
     model: ImageModel
     mode: str
-    read_at: float  # the read of the catalog it comes from (`Catalog.read_at`)
+    version: int  # the catalog's version it comes from (`Catalog.version`)
 
     @property
     def value(self) -> str:
@@ -54,14 +55,15 @@ class ModelOption:
 
 def model_options() -> tuple[ModelOption, ...]:
     """Every active model in each of its modes, text to image first, in catalog order. Made once
-    per read of the catalog, so each option works out its controls and its price once."""
-    return _options(catalog_current())
+    per process and version of the catalog, so each option works out its controls and its price
+    once."""
+    catalog = catalog_current()
+    return catalog_memo(catalog.version, model_options, lambda: _options(catalog))
 
 
-@lru_cache(maxsize=1)
 def _options(catalog: Catalog) -> tuple[ModelOption, ...]:
     return tuple(
-        ModelOption(model=model, mode=mode, read_at=catalog.read_at)
+        ModelOption(model=model, mode=mode, version=catalog.version)
         for mode in Mode.values
         for model in catalog.models
         if model.has_mode(mode)
@@ -197,17 +199,23 @@ def generation_list_recent(*, user: AbstractBaseUser) -> list[Generation]:
     """The user's latest generations, for their cards. A card kept rendered needs only its
     generation's id and end, so only the others are read with their model and images."""
     latest = list(_history(user=user).only("finished_at")[:RECENT_CARDS])
-    kept = _cards_kept([generation.pk for generation in latest if generation.finished_at])
+    kept = _cards_kept([g.pk for g in latest if g.finished_at], version=catalog_version())
     unkept = [generation.pk for generation in latest if generation.pk not in kept]
     read = {g.pk: g for g in generation_list_by_ids(user=user, ids=unkept)}
     return [read.get(generation.pk, generation) for generation in latest]
 
 
-def _cards_kept(ids: list) -> set:
-    """Of `ids`, those whose history card this process keeps rendered: the key is the one
-    `{% cache ... card generation.pk detail %}` makes in studio/partials/card.html."""
-    keys = {make_template_fragment_key("card", [pk, ""]): pk for pk in ids}
+def _cards_kept(ids: list, *, version: int) -> set:
+    """Of `ids`, those whose history card this process keeps rendered for this version of the
+    catalog (the card shows the model's name)."""
+    keys = {card_key(pk=pk, version=version): pk for pk in ids}
     return {keys[key] for key in caches["template_fragments"].get_many(keys)}
+
+
+def card_key(*, pk, version: int, detail: bool | str = "") -> str:
+    """The key of a kept card: the one `{% cache ... card generation.pk detail version %}`
+    makes in studio/partials/card.html, where `detail` is "" on the list pages."""
+    return make_template_fragment_key("card", [pk, detail, version])
 
 
 def generation_list_by_ids(*, user: AbstractBaseUser, ids: list) -> list[Generation]:
