@@ -3,8 +3,9 @@
 import pytest
 from django.urls import reverse
 
+from playground.accounts.codes import redeem_batch_create
 from playground.accounts.models import Account, LedgerEntry
-from playground.accounts.services import api_key_create, redeem_batch_create
+from playground.accounts.services import api_key_create
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -21,7 +21,6 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from playground.catalog import selectors
 from playground.gateway.models import Generation
 from playground.gateway.runner import Start, generation_run
 from playground.gateway.schemas import GenerationRequest
@@ -40,10 +39,8 @@ BODY = {"model": "qwen-image", "prompt": "a lighthouse", "size": "256x256"}
 
 
 @pytest.fixture
-def generate(api_key, monkeypatch):
-    """`generate()` makes one API generation in this process; its response. The process's check
-    of the catalog, every 2 s, is held off so that it does not land in a counted call."""
-    monkeypatch.setattr(selectors, "CATALOG_MAX_AGE_SECONDS", 3600)
+def generate(api_key):
+    """`generate()` makes one API generation in this process; its response."""
     client = Client(headers={"Authorization": f"Bearer {api_key}"})
 
     def post():

@@ -10,8 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from playground.accounts.codes import redeem_batch_create
 from playground.accounts.models import LedgerEntry, RedeemBatch, RedeemCode
-from playground.accounts.services import redeem_batch_create
 from tests import factories
 
 HTMX = {"HX-Request": "true"}

@@ -6,11 +6,12 @@ from django.db.models import Count
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 
+from .codes import redeem_batch_create
 from .errors import AccountError
 from .forms import CreditAdjustmentForm, RedeemBatchForm
 from .models import Account, ApiKey, LedgerEntry, RedeemBatch, RedeemCode
 from .money import format_usd
-from .services import api_key_revoke, credits_adjust, credits_refund, redeem_batch_create
+from .services import api_key_revoke, credits_adjust, credits_refund
 
 MONEY_PERMISSION = "accounts.change_account"
 

@@ -1,4 +1,4 @@
-"""Everything that changes accounts, balances, API keys and redeem codes.
+"""Everything that changes accounts, balances, API keys and redeem codes (`codes.py` makes them).
 
 Every balance change is an UPDATE (conditional where it takes, never read-modify-write) plus
 its ledger rows, in one transaction, so the balance always equals the ledger's sum and can never
@@ -22,6 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from .codes import redeem_code_normalize
 from .errors import (
     AlreadyRefunded,
     InsufficientCredits,
@@ -32,7 +33,7 @@ from .errors import (
     RedeemCodeUsed,
     SpendLimitReached,
 )
-from .models import Account, ApiKey, LedgerEntry, RedeemBatch, RedeemCode, hash_api_key
+from .models import Account, ApiKey, LedgerEntry, RedeemCode, hash_api_key
 from .money import usd_to_micros
 from .selectors import holds_unreleased
 
@@ -42,10 +43,6 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most t
 # reads no row to authenticate. Changes forget it at once in the shared cache (Redis); with the
 # per-process cache, other processes see them this much later at most.
 API_KEY_CACHE_SECONDS = 10
-# Redeem codes: 16 characters from an alphabet without look-alikes (80 bits), shown in fours.
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-CODE_GROUPS = 4
-CODE_GROUP_LENGTH = 4
 
 
 @transaction.atomic
@@ -261,46 +258,6 @@ def _api_key_spend(*, api_key_id: int, amount_micros: int) -> None:
         )
     if not keys.update(spent_micros=F("spent_micros") + amount_micros):
         raise SpendLimitReached()
-
-
-def redeem_code_normalize(raw: str) -> str:
-    """A code as stored, from what a person typed: case, spaces and dashes do not matter."""
-    compact = "".join(ch for ch in raw.upper() if ch.isalnum())
-    return "-".join(
-        compact[i : i + CODE_GROUP_LENGTH] for i in range(0, len(compact), CODE_GROUP_LENGTH)
-    )
-
-
-@transaction.atomic
-def redeem_batch_create(
-    *,
-    name: str,
-    amount_micros: int,
-    count: int,
-    created_by: AbstractBaseUser,
-    expires_at: datetime | None = None,
-) -> RedeemBatch:
-    """A batch of `count` fresh single-use codes, each worth `amount_micros`."""
-    if count < 1:
-        raise ValueError("a batch needs at least one code")
-    batch = RedeemBatch.objects.create(
-        name=name, amount_micros=amount_micros, expires_at=expires_at, created_by=created_by
-    )
-    RedeemCode.objects.bulk_create(
-        RedeemCode(
-            batch=batch,
-            code=_new_code(),
-            amount_micros=amount_micros,
-            expires_at=expires_at,
-        )
-        for _ in range(count)
-    )
-    return batch
-
-
-def _new_code() -> str:
-    length = CODE_GROUPS * CODE_GROUP_LENGTH
-    return redeem_code_normalize("".join(secrets.choice(CODE_ALPHABET) for _ in range(length)))
 
 
 @transaction.atomic

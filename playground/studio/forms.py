@@ -8,20 +8,25 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
-from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 
 from playground.catalog.cache import catalog_memo
 from playground.catalog.models import ImageModel, Mode, ordered_tiers
 from playground.gateway import images
+from playground.gateway.errors import GatewayError
 from playground.gateway.models import Generation, GenerationImage
-from playground.gateway.schemas import MAX_SEED, OUTPUT_FORMATS, GenerationRequest
+from playground.gateway.schemas import (
+    MAX_SEED,
+    OUTPUT_FORMATS,
+    GenerationRequest,
+    check_image_count,
+    check_upload,
+)
 
 from .fields import MultipleFileField, MultipleFileInput, spec_field
 from .prompt_form import PromptForm, option_label, price_inputs_of
 from .selectors import RECENT_INPUTS, ModelOption, image_list_for
 
-ACCEPTED_TYPES = ("image/png", "image/jpeg", "image/webp")
 CUSTOM = "custom"
 MAX_IMAGES_PER_RUN = 4
 COMPARE_MODELS = (2, 4)
@@ -57,7 +62,7 @@ class RunForm(PromptForm):
         label="Upload images",
         required=False,
         help_text="PNG, JPEG or WebP. Drop them here or choose files.",
-        widget=MultipleFileInput(attrs={"accept": ",".join(ACCEPTED_TYPES)}),
+        widget=MultipleFileInput(attrs={"accept": ",".join(sorted(images.INPUT_CONTENT_TYPES))}),
     )
     picks = forms.ModelMultipleChoiceField(
         label="Or pick earlier results",
@@ -174,14 +179,11 @@ class RunForm(PromptForm):
 
     def clean_images(self) -> list:
         uploads = self.cleaned_data["images"]
-        for upload in uploads:
-            if upload.content_type not in ACCEPTED_TYPES:
-                raise forms.ValidationError(f"{upload.name} is not a PNG, JPEG or WebP image.")
-            if upload.size > settings.MAX_UPLOAD_BYTES:
-                raise forms.ValidationError(
-                    f"{upload.name} is {filesizeformat(upload.size)}; the limit is "
-                    f"{filesizeformat(settings.MAX_UPLOAD_BYTES)} per image."
-                )
+        try:
+            for upload in uploads:
+                check_upload(name=upload.name, size=upload.size, content_type=upload.content_type)
+        except GatewayError as exc:
+            raise forms.ValidationError(exc.message) from exc
         return uploads
 
     def clean(self):
@@ -200,10 +202,11 @@ class RunForm(PromptForm):
                 self.add_error(
                     "images", "Add an image to edit: upload one or pick an earlier result."
                 )
-            elif count > settings.MAX_INPUT_IMAGES:
-                self.add_error(
-                    "images", f"{count} images: at most {settings.MAX_INPUT_IMAGES} per edit."
-                )
+            else:
+                try:
+                    check_image_count(count)
+                except GatewayError as exc:
+                    self.add_error("images", exc.message)
         return data
 
     # The request
