@@ -25,8 +25,8 @@ class PromptForm(forms.Form):
     """What every run has: a prompt, a negative prompt, a shape and scale, a seed."""
 
     # Some twenty fields, each a label, a widget, help text and errors in templates of their
-    # own: Jinja2 renders them (Django's own templates for it) about twice as fast as Django's
-    # engine. Forms elsewhere, the admin's among them, keep Django's templates.
+    # own: Jinja2 renders them (Django's own templates for it) faster than Django's engine
+    # (bench/README, F14). Forms elsewhere, the admin's among them, keep Django's templates.
     default_renderer = Jinja2()
     # Fields that change the price; the price preview ignores errors elsewhere.
     price_fields: tuple[str, ...] = ("aspect_ratio", "resolution")
