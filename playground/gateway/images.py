@@ -29,7 +29,7 @@ Image.MAX_IMAGE_PIXELS = 64 * 1024 * 1024
 # Input images: Pillow's format names, with the extension they are stored under, and the
 # content types a client declares for them.
 INPUT_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
-INPUT_CONTENT_TYPES = frozenset(FORMATS[extension][1] for extension in INPUT_FORMATS.values())
+INPUT_CONTENT_TYPES = tuple(FORMATS[extension][1] for extension in INPUT_FORMATS.values())
 MAX_INPUT_PIXELS = 40_000_000
 
 

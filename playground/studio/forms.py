@@ -62,7 +62,7 @@ class RunForm(PromptForm):
         label="Upload images",
         required=False,
         help_text="PNG, JPEG or WebP. Drop them here or choose files.",
-        widget=MultipleFileInput(attrs={"accept": ",".join(sorted(images.INPUT_CONTENT_TYPES))}),
+        widget=MultipleFileInput(attrs={"accept": ",".join(images.INPUT_CONTENT_TYPES)}),
     )
     picks = forms.ModelMultipleChoiceField(
         label="Or pick earlier results",
