@@ -1,5 +1,4 @@
 import asyncio
-import socket
 import threading
 import time
 from types import SimpleNamespace
@@ -78,9 +77,7 @@ def api_key(user, catalog):
 def asgi_server(transactional_db):
     """The site under uvicorn in a thread (unlike `live_server`, which is WSGI): for behaviour
     that only ASGI has, such as cancelling a request whose client went away."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = factories.free_port()
     server = uvicorn.Server(
         uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
     )

@@ -2,10 +2,12 @@
 
 import io
 import itertools
+import socket
 
 import httpx
 import openai
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from PIL import Image
@@ -115,3 +117,21 @@ def finished_generation(user, **values) -> Generation:
 
 def png_upload(name="photo.png", **options) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, png_bytes(**options), content_type="image/png")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now: for a server to start on, or to be refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def database_url() -> str:
+    """The URL of the database this test runs on, for another process to share it; on SQLite
+    with the options the site gives it (playground/settings.py)."""
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings_dict['NAME']}?transaction_mode=IMMEDIATE&timeout=20"
+    user, password = settings_dict["USER"], settings_dict["PASSWORD"]
+    host, port, name = settings_dict["HOST"], settings_dict["PORT"], settings_dict["NAME"]
+    return f"postgres://{user}:{password}@{host}:{port}/{name}"

@@ -14,7 +14,6 @@ import asyncio
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -88,13 +87,6 @@ def generate(api: httpx.Client, *, timeout: float = CLIENT_TIMEOUT_SECONDS) -> h
     )
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on: connecting to it is refused."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def only_generation() -> Generation:
     return Generation.objects.get()
 
@@ -122,7 +114,9 @@ def assert_charged_once(user, generation: Generation) -> None:
 
 FAULTS: dict[str, tuple[Callable[[FalFake, pytest.MonkeyPatch], None], str]] = {
     "connection refused": (
-        lambda fake, mp: mp.setenv("FAL_QUEUE_BASE_URL", f"http://127.0.0.1:{closed_port()}"),
+        lambda fake, mp: mp.setenv(
+            "FAL_QUEUE_BASE_URL", f"http://127.0.0.1:{factories.free_port()}"
+        ),
         "could not be reached (ConnectError)",
     ),
     "a hang past the read timeout": (
@@ -268,7 +262,7 @@ def workers(settings, tmp_path, database_tasks):
     started: list[subprocess.Popen] = []
     log = (tmp_path / "workers.log").open("w")
     env = {name: value for name, value in os.environ.items() if name != "TASKS_BACKEND"} | {
-        "DATABASE_URL": database_url(),
+        "DATABASE_URL": factories.database_url(),
         "DATABASE_CONN_MAX_AGE": "0",
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "LOG_LEVEL": "WARNING",
@@ -294,16 +288,6 @@ def workers(settings, tmp_path, database_tasks):
         except subprocess.TimeoutExpired:
             process.kill()
     log.close()
-
-
-def database_url() -> str:
-    """The URL of the database this test runs on, for another process to share it."""
-    settings_dict = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{settings_dict['NAME']}"
-    user, password = settings_dict["USER"], settings_dict["PASSWORD"]
-    host, port, name = settings_dict["HOST"], settings_dict["PORT"], settings_dict["NAME"]
-    return f"postgres://{user}:{password}@{host}:{port}/{name}"
 
 
 def kill(process: subprocess.Popen) -> None:

@@ -15,7 +15,6 @@ than fail. Runs on SQLite and on PostgreSQL (`DATABASE_URL`).
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +24,6 @@ from pathlib import Path
 
 import openai
 import pytest
-from django.db import connection
 
 from playground.accounts.models import Account, ApiKey, LedgerEntry
 from playground.accounts.money import usd_to_micros
@@ -54,23 +52,6 @@ FOREIGN_ENV = {
 }
 
 
-def database_url() -> str:
-    """The URL of this test's database, for the site's processes to share it; on SQLite with
-    the options the site gives it (playground/settings.py)."""
-    settings_dict = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{settings_dict['NAME']}?transaction_mode=IMMEDIATE&timeout=20"
-    user, password = settings_dict["USER"], settings_dict["PASSWORD"]
-    host, port, name = settings_dict["HOST"], settings_dict["PORT"], settings_dict["NAME"]
-    return f"postgres://{user}:{password}@{host}:{port}/{name}"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def two_processes(transactional_db, settings, tmp_path):
     """The site in two uvicorn processes on this test's database and media; their base URLs
@@ -80,7 +61,7 @@ def two_processes(transactional_db, settings, tmp_path):
     process groups, after the test."""
     env = {name: value for name, value in os.environ.items() if name not in FOREIGN_ENV} | {
         "DJANGO_SETTINGS_MODULE": "playground.settings",
-        "DATABASE_URL": database_url(),
+        "DATABASE_URL": factories.database_url(),
         "DATABASE_CONN_MAX_AGE": "0",
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "API_RATE_LIMIT_PER_MINUTE": "100000",  # each process counts on its own
@@ -90,7 +71,7 @@ def two_processes(transactional_db, settings, tmp_path):
     servers: list[tuple[subprocess.Popen, Path, str]] = []
     try:
         for index in range(PROCESSES):
-            port, log = free_port(), tmp_path / f"uvicorn-{index}.log"
+            port, log = factories.free_port(), tmp_path / f"uvicorn-{index}.log"
             with log.open("w") as output:
                 server = subprocess.Popen(
                     [*UVICORN, "--port", str(port)],

@@ -2,7 +2,6 @@
 stored by a generation, served by a signed URL, deleted with the storage API."""
 
 import io
-import socket
 
 import boto3
 import httpx
@@ -13,6 +12,7 @@ from moto.server import ThreadedMotoServer
 from PIL import Image
 
 from playground.gateway.models import Generation
+from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,9 +21,7 @@ BUCKET = "playground-test-images"
 
 @pytest.fixture
 def s3_bucket(settings):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = factories.free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
