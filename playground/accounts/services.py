@@ -3,9 +3,10 @@
 Every balance change is an UPDATE (conditional where it takes, never read-modify-write) plus
 its ledger rows, in one transaction, so the balance always equals the ledger's sum and can never
 go below zero: `_move` for one row, `_release` for settling a hold, `_api_key_spend` for a key's
-spend. The ledger takes one hold, release, capture and refund per generation, so settling twice
-fails on its unique index; services that must see which rows already exist (the stale-hold
-sweep, refunds) first lock the accounts concerned, in primary-key order.
+spend; the UPDATEs are the two statements of `ledger.py`, the rows go through the ORM. The
+ledger takes one hold, release, capture and refund per generation, so settling twice fails on
+its unique index; services that must see which rows already exist (the stale-hold sweep,
+refunds) first lock the accounts concerned, in primary-key order.
 """
 
 import secrets
@@ -18,10 +19,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from . import ledger
 from .codes import redeem_code_normalize
 from .errors import (
     AlreadyRefunded,
@@ -70,10 +71,7 @@ def _move(*, account_id: int, amount_micros: int, kind: str, **links) -> LedgerE
     Raises `InsufficientCredits` when taking would leave the balance below zero. Callers run
     inside a transaction.
     """
-    accounts = Account.objects.filter(pk=account_id)
-    if amount_micros < 0:
-        accounts = accounts.filter(balance_micros__gte=-amount_micros)
-    if not accounts.update(balance_micros=F("balance_micros") + amount_micros):
+    if ledger.balance_add(account_id=account_id, amount_micros=amount_micros) is None:
         raise InsufficientCredits()
     return LedgerEntry.objects.create(
         account_id=account_id, kind=kind, amount_micros=amount_micros, **links
@@ -144,25 +142,19 @@ def credits_settle(*, generation_id, cost_micros: int) -> int | None:
     """Release a generation's hold and capture what it cost (0 for a failure), charging the
     account and key the hold named; the account's balance after it.
 
-    The account's row is locked as the hold is read, so that balance is exact. Settling twice,
-    or after the stale-hold sweep released the hold, is a no-op that returns None: the ledger
-    takes one release per generation.
+    Settling twice, or after the stale-hold sweep released the hold, is a no-op that returns
+    None: the ledger takes one release per generation.
     """
-    hold = (
-        LedgerEntry.objects.select_related("account")
-        .select_for_update(of=("account",))
-        .only("amount_micros", "generation_id", "api_key_id", "account__balance_micros")
-        .filter(generation_id=generation_id, kind=LedgerEntry.Kind.HOLD)
-        .first()
-    )
-    if hold is None:
+    holds = LedgerEntry.objects.only("account_id", "generation_id", "api_key_id", "amount_micros")
+    try:
+        hold = holds.get(generation_id=generation_id, kind=LedgerEntry.Kind.HOLD)
+    except LedgerEntry.DoesNotExist:
         return None
     try:
         with transaction.atomic():
-            _release(hold=hold, cost_micros=cost_micros)
+            return _release(hold=hold, cost_micros=cost_micros)
     except IntegrityError:  # the hold was released already
         return None
-    return hold.account.balance_micros - hold.amount_micros - cost_micros
 
 
 @transaction.atomic
@@ -216,7 +208,7 @@ def credits_refund(*, capture: LedgerEntry, memo: str, created_by: AbstractBaseU
     return refund
 
 
-def _release(*, hold: LedgerEntry, cost_micros: int, memo: str = "") -> None:
+def _release(*, hold: LedgerEntry, cost_micros: int, memo: str = "") -> int:
     """Give a hold back whole and charge `cost_micros`, in one balance update and one insert.
 
     The account is updated first, so its row lock is taken before the ledger's unique index
@@ -225,8 +217,8 @@ def _release(*, hold: LedgerEntry, cost_micros: int, memo: str = "") -> None:
     held_micros = -hold.amount_micros
     if not 0 <= cost_micros <= held_micros:
         raise ValueError(f"cost {cost_micros} is outside the hold of {held_micros}")
-    Account.objects.filter(pk=hold.account_id).update(
-        balance_micros=F("balance_micros") + (held_micros - cost_micros)
+    balance_micros = ledger.balance_add(
+        account_id=hold.account_id, amount_micros=held_micros - cost_micros
     )
     links = {
         "account_id": hold.account_id,
@@ -243,6 +235,7 @@ def _release(*, hold: LedgerEntry, cost_micros: int, memo: str = "") -> None:
     LedgerEntry.objects.bulk_create(entries)
     if hold.api_key_id is not None and held_micros != cost_micros:
         _api_key_spend(api_key_id=hold.api_key_id, amount_micros=cost_micros - held_micros)
+    return balance_micros
 
 
 def _api_key_spend(*, api_key_id: int, amount_micros: int) -> None:
@@ -250,13 +243,7 @@ def _api_key_spend(*, api_key_id: int, amount_micros: int) -> None:
 
     Raises `SpendLimitReached` when counting would pass the key's limit. Callers run inside a
     transaction."""
-    keys = ApiKey.objects.filter(pk=api_key_id)
-    if amount_micros > 0:
-        keys = keys.filter(
-            Q(spend_limit_micros__isnull=True)
-            | Q(spent_micros__lte=F("spend_limit_micros") - amount_micros)
-        )
-    if not keys.update(spent_micros=F("spent_micros") + amount_micros):
+    if not ledger.spend_add(api_key_id=api_key_id, amount_micros=amount_micros):
         raise SpendLimitReached()
 
 
