@@ -41,7 +41,7 @@ def model_detail(request, slug: str):
         raise Http404("No such model.")
     groups = docs.model_parameter_groups(entry)
     names = [row.name for group in groups for row in group.rows]
-    base_url = request.build_absolute_uri("/v1")
+    base_url = request.build_absolute_uri(settings.API_PREFIX.removesuffix("/"))
     context = {
         "entry": entry,
         "model": entry.model,
@@ -78,7 +78,7 @@ def api_docs(request):
     context = {
         "models": models,
         "parameter_groups": docs.api_parameter_groups(models, providers=catalog.provider_names),
-        "base_url": request.build_absolute_uri("/v1"),
+        "base_url": request.build_absolute_uri(settings.API_PREFIX.removesuffix("/")),
         "key_env": KEY_ENV,
         "max_upload_mb": settings.MAX_UPLOAD_BYTES // (1024 * 1024),
         "max_input_images": settings.MAX_INPUT_IMAGES,
