@@ -101,6 +101,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "playground.accounts.context_processors.balance",
+                "playground.catalog.context_processors.catalog_version",
             ],
         },
     },

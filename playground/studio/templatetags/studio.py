@@ -7,7 +7,6 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from playground.catalog import cache
 from playground.gateway.models import Generation
 
 register = template.Library()
@@ -33,17 +32,6 @@ def card_cache_seconds(generation: Generation) -> int:
     """How long a rendered card may be reused: a while once the job has ended, since nothing on
     it changes any more, and not at all before."""
     return settings.CARD_CACHE_SECONDS if generation.finished_at else 0
-
-
-@register.simple_tag(takes_context=True)
-def catalog_version(context) -> int:
-    """The catalog's version, in the keys of kept fragments that show the catalog: asked for
-    once per page, however many cards it includes. The first dict of the render context lasts
-    the whole render, as {% include %} itself keeps its templates there."""
-    page = context.render_context.dicts[0]
-    if "catalog_version" not in page:
-        page["catalog_version"] = cache.catalog_version()
-    return page["catalog_version"]
 
 
 @register.filter
