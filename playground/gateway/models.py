@@ -29,7 +29,7 @@ class Generation(models.Model):
     Status = GenerationStatus
 
     # Statuses a worker may be running it in, and those it has ended in.
-    RUNNING = (GenerationStatus.RUNNING, GenerationStatus.CANCELLING)
+    UNDER_WAY = (GenerationStatus.RUNNING, GenerationStatus.CANCELLING)
     FINISHED = (GenerationStatus.SUCCEEDED, GenerationStatus.FAILED, GenerationStatus.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

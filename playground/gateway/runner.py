@@ -75,7 +75,7 @@ async def generation_run(generation: Generation | UUID, *, start: Start) -> Outc
             return await _as_it_is(generation)
     # A job that has not produced yet has no images to read.
     generation = await generations_answerable().prefetch_related(None).aget(pk=generation)
-    if generation.status not in Generation.RUNNING:
+    if generation.status not in Generation.UNDER_WAY:
         return await _as_it_is(generation.pk)
     run = _Run(generation)
     if generation.status == Generation.Status.CANCELLING:  # its worker died while stopping
@@ -371,7 +371,7 @@ def _generation_finish(
         }
     running = Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING)
     if fields is None or not running.update(**fields):  # asked to stop, meanwhile or by this run
-        Generation.objects.filter(pk=generation.pk, status__in=Generation.RUNNING).update(
+        Generation.objects.filter(pk=generation.pk, status__in=Generation.UNDER_WAY).update(
             **ended, status=Generation.Status.CANCELLED, error_message="Cancelled."
         )
         transaction.on_commit(lambda: images.delete([item.name for item in stored]))

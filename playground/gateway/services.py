@@ -244,7 +244,7 @@ def generation_sweep_stale(*, older_than: timedelta = STALE_AFTER) -> tuple[list
     from .tasks import resume_generation  # the task module imports this one
 
     now = timezone.now()
-    running = Generation.objects.filter(status__in=Generation.RUNNING)
+    running = Generation.objects.filter(status__in=Generation.UNDER_WAY)
     dead = running.filter(heartbeat_at__lt=now - DEAD_AFTER)
     resumed = []
     for generation_id in dead.exclude(status=Generation.Status.RUNNING, upstream=[]).values_list(
