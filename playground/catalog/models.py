@@ -1,7 +1,10 @@
 import math
+from functools import cached_property
 
 from django.db import models
 from django.db.models import Q
+
+from .capabilities import Capabilities
 
 
 class Mode(models.TextChoices):
@@ -12,6 +15,7 @@ class Mode(models.TextChoices):
 class PriceUnit(models.TextChoices):
     IMAGE = "image", "per image"
     MEGAPIXEL = "megapixel", "per megapixel"
+    MEGAPIXEL_UP = "megapixel_up", "per megapixel, rounded up to whole megapixels"
 
 
 def ordered_tiers(sizes: dict) -> dict[str, dict[str, str]]:
@@ -73,7 +77,8 @@ class ImageModel(models.Model):
 
 
 class Offering(models.Model):
-    """A model as one provider sells it: its id there and its price."""
+    """A model as one provider sells it: its id there, its price, and what it takes
+    (`capabilities`, read through `catalog.capabilities.Capabilities`)."""
 
     model = models.ForeignKey(ImageModel, on_delete=models.CASCADE, related_name="offerings")
     provider = models.CharField(max_length=50)
@@ -84,6 +89,7 @@ class Offering(models.Model):
     is_estimate = models.BooleanField(default=False)
     # The price as the provider states it when that is not dollars, e.g. "5 credits per image".
     native_price = models.CharField(max_length=100, blank=True)
+    capabilities = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -106,6 +112,10 @@ class Offering(models.Model):
     @property
     def mode_labels(self) -> list[str]:
         return [Mode(mode).label for mode in self.modes]
+
+    @cached_property
+    def takes(self) -> Capabilities:
+        return Capabilities.from_json(self.capabilities)
 
 
 class ProviderInfo(models.Model):

@@ -89,6 +89,7 @@ def catalog_load(*, data: dict) -> CatalogLoadResult:
                     "price_unit": PriceUnit(offer["unit"]),
                     "is_estimate": offer.get("estimate", False),
                     "native_price": offer.get("native_price", ""),
+                    "capabilities": offer.get("capabilities", {}),
                     "is_active": True,
                 },
             )

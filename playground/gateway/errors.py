@@ -20,6 +20,7 @@ from playground.accounts.errors import (
 from playground.ratelimit import RateLimitExceeded, with_retry_after
 
 PROVIDER_REJECTED = "provider_rejected"
+FLAGGED = "moderation_blocked"  # OpenAI's code when its safety system refuses
 DATABASE_UNAVAILABLE = (
     "The service is briefly unavailable; retry shortly. A retry with the same Idempotency-Key "
     "is charged at most once."

@@ -49,8 +49,15 @@ class CorruptImage(ValueError):
     pass
 
 
-def check_input(data: bytes) -> str:
-    """The format ("png", "jpeg", "webp") of an uploaded image, or `CorruptImage` saying why not.
+@dataclass(frozen=True)
+class InputImage:
+    extension: str  # "png", "jpeg" or "webp"
+    width: int
+    height: int
+
+
+def check_input(data: bytes) -> InputImage:
+    """The format and pixels of an uploaded image, or `CorruptImage` saying why not.
 
     The header is read first and the pixel count checked before anything is decoded, so a
     decompression bomb costs nothing; then the image is decoded once, so that a truncated or
@@ -68,7 +75,7 @@ def check_input(data: bytes) -> str:
             if getattr(image, "n_frames", 1) > 1:
                 raise CorruptImage("animated images are not accepted; send a still image")
             image.load()
-            return INPUT_FORMATS[image.format]
+            return InputImage(INPUT_FORMATS[image.format], width, height)
     except CorruptImage:
         raise
     except (
@@ -93,20 +100,33 @@ class EncodedImage:
         return FORMATS[self.output_format][1]
 
 
-def encode(data: bytes, *, output_format: str, compression: int | None = None) -> EncodedImage:
-    """`data` in `output_format`, converted only if it is in another format or needs compressing."""
+def encode(
+    data: bytes,
+    *,
+    output_format: str,
+    compression: int | None = None,
+    resize: tuple[int, int] | None = None,
+) -> EncodedImage:
+    """`data` in `output_format` (and shrunk to `resize`), converted only if it is in another
+    format, needs compressing or has other pixels."""
     pillow_format, _ = FORMATS[output_format]
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
-            if image.format == pillow_format and (
-                compression is None or output_format not in LOSSY
+            resize = resize if resize and resize != (width, height) else None
+            if (
+                image.format == pillow_format
+                and (compression is None or output_format not in LOSSY)
+                and resize is None
             ):
                 image.verify()  # the file's structure and checksums, without decoding pixels
                 return EncodedImage(
                     data=data, output_format=output_format, width=width, height=height
                 )
             image.load()
+            if resize is not None:
+                image = image.resize(resize, Image.Resampling.LANCZOS)
+                width, height = resize
             if pillow_format == "JPEG" and image.mode not in ("RGB", "L"):
                 image = image.convert("RGB")
             options = {}
@@ -132,12 +152,16 @@ class StoredImage:
 
 
 def convert_and_store(
-    results: list[tuple[bytes, int | None]], output_format: str, compression: int | None
+    results: list[tuple[bytes, int | None]],
+    output_format: str,
+    compression: int | None,
+    resize: tuple[int, int] | None = None,
 ) -> list[StoredImage]:
-    """Each result image `(data, seed)` converted to `output_format` and stored."""
+    """Each result image `(data, seed)` converted to `output_format` (shrunk to `resize`) and
+    stored."""
     stored = []
     for data, seed in results:
-        encoded = encode(data, output_format=output_format, compression=compression)
+        encoded = encode(data, output_format=output_format, compression=compression, resize=resize)
         name = store(encoded.data, extension=encoded.output_format)
         stored.append(StoredImage(name=name, image=encoded, seed=seed))
     return stored

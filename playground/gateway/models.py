@@ -58,6 +58,8 @@ class Generation(models.Model):
     routes = models.JSONField(default=list, blank=True)
     provider = models.CharField(max_length=50, blank=True)
     attempts = models.JSONField(default=list, blank=True)
+    # What the provider that served it did not take as asked: [{"param", "asked", "served"}].
+    mapped = models.JSONField(default=list, blank=True)
     upstream = models.JSONField(default=list, blank=True)  # provider job handles, to cancel
     progress = models.JSONField(default=dict, blank=True)  # the provider's last status report
     heartbeat_at = models.DateTimeField(null=True, blank=True)  # a worker's last sign of life

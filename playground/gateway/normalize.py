@@ -55,6 +55,18 @@ def resolve_size(
     return parse_pixels(tier[ratio_name])
 
 
+def is_pixels(size: str | None) -> bool:
+    """Whether `size` gives exact pixels ("WxH") rather than a shape."""
+    return bool(size and _PIXELS.match(size))
+
+
+def input_shaped(default: tuple[int, int], width: int, height: int) -> tuple[int, int]:
+    """An input image's shape (`width` x `height`) at the pixel count of the model's `default`
+    size: what an edit that names no size asks for."""
+    scale = math.sqrt(default[0] * default[1] / (width * height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def ratio_value(text: str, *, param: str = "aspect_ratio") -> float:
     match = _RATIO.match(text)
     if not match or float(match[1]) <= 0 or float(match[2]) <= 0:

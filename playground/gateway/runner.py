@@ -22,17 +22,19 @@ from django.utils import timezone
 from playground.accounts.services import credits_settle
 from playground.providers.base import (
     ProviderError,
+    ProviderFlagged,
     ProviderImage,
     ProviderJob,
     ProviderProgress,
     ProviderRateLimited,
+    ProviderRejected,
     ProviderResult,
 )
 from playground.providers.clients import client_for
 from playground.providers.registry import foreign_flags
 
 from . import circuit, images
-from .errors import PROVIDER_REJECTED, GatewayError, InvalidRequest, UpstreamFailed
+from .errors import FLAGGED, PROVIDER_REJECTED, GatewayError, InvalidRequest, UpstreamFailed
 from .fetch import FetchRefused, fetch_bytes
 from .models import Generation, GenerationImage
 from .router import Route, provider_for
@@ -124,14 +126,16 @@ class _Run:
             raise
 
     async def go(self, *, resume: bool) -> Outcome:
-        """Try the routes cheapest first, skipping open circuits (unless all are); each retried
-        on transient errors before failing over; a provider's refusal of the input ends the run.
-        With `resume`, first collect the upstream jobs a dead worker left."""
-        error: GatewayError = UpstreamFailed("Every provider failed for this request.")
+        """Try the routes in order, skipping open circuits (unless all are); each retried on
+        transient errors before failing over. A provider's refusal of the input fails over too:
+        only when every provider refused does the caller hear the first refusal. A safety
+        filter that withheld every image ends the run. With `resume`, first collect the
+        upstream jobs a dead worker left."""
         saved = self.restore_saved() if resume else None
         plan = [(saved, self._collect_saved)] if saved else []
         health = await circuit.health(route.provider for route in self.routes)
         plan += [(route, self._produce_with_retries) for route in _usable(self.routes, health)]
+        refusals: list[ProviderRejected] = []
         for route, produce in plan:
             started_at = time.monotonic()
             try:
@@ -142,12 +146,12 @@ class _Run:
                     "provider failed",
                     extra={"generation": str(self.generation.pk), "provider": route.provider},
                 )
-                if not exc.retryable:
-                    error = InvalidRequest(
-                        f"The provider rejected the request: {exc}", code=PROVIDER_REJECTED
-                    )
-                    break
-                await circuit.record_failure(route.provider)
+                if isinstance(exc, ProviderFlagged):
+                    return await self._finish(error=InvalidRequest(str(exc), code=FLAGGED))
+                if isinstance(exc, ProviderRejected):
+                    refusals.append(exc)
+                else:
+                    await circuit.record_failure(route.provider)
                 continue
             except images.CorruptImage as exc:
                 self.attempts.append(_attempt(route, started_at, status=None, error=str(exc)))
@@ -157,7 +161,16 @@ class _Run:
             if route.provider in health.failing:
                 await circuit.record_success(route.provider)
             return await self._finish(route=route, stored=stored)
-        return await self._finish(error=error)
+        if refusals and len(refusals) == len(plan):
+            first = refusals[0]
+            return await self._finish(
+                error=InvalidRequest(
+                    f"The provider rejected the request: {first}",
+                    param=first.param,
+                    code=PROVIDER_REJECTED,
+                )
+            )
+        return await self._finish(error=UpstreamFailed("Every provider failed for this request."))
 
     def restore_saved(self) -> Route | None:
         """The route of the upstream jobs saved on the generation, if any, with their handles."""
@@ -179,7 +192,7 @@ class _Run:
         results = await _all_or_none(
             provider.wait(handle, client, on_progress=progressed) for _, handle in self.handles
         )
-        return await self._store(results, client)
+        return await self._store(results, client, route)
 
     async def _produce_with_retries(self, route: Route) -> list[images.StoredImage]:
         async for attempt in stamina.retry_context(
@@ -207,21 +220,24 @@ class _Run:
             else ((), None)
         )
         dropped = foreign_flags(provider.slug)
-        extra = {name: value for name, value in params["extra"].items() if name not in dropped}
+        sent = {name: value for name, value in route.params.items() if name not in dropped}
+        negative_prompt = sent.pop("negative_prompt", "")
         per_call = provider.max_images_per_call
         jobs = [
             ProviderJob(
                 model_id=route.provider_model_id,
                 prompt=generation.prompt,
-                negative_prompt=params["negative_prompt"],
-                width=generation.width,
-                height=generation.height,
+                negative_prompt=negative_prompt,
+                width=route.width,
+                height=route.height,
+                size_name=route.size_name,
+                image_list=route.image_list,
                 seed=(generation.seed + first) % (MAX_SEED + 1),
                 n=min(per_call, generation.n - first),
                 images=inputs,
                 mask=mask,
                 output_format=params["output_format"],
-                params=extra,
+                params=sent,
             )
             for first in range(0, generation.n, per_call)
         ]
@@ -241,14 +257,22 @@ class _Run:
                 provider.generate(job, client, on_submitted=submitted, on_progress=progressed)
                 for job in jobs
             )
-            return await self._store(results, client)
+            return await self._store(results, client, route)
         except (ProviderError, images.CorruptImage):
             await self.cancel_upstream()  # before a retry or the next provider
             raise
 
-    async def _store(self, results: list[ProviderResult], client) -> list[images.StoredImage]:
-        """Fetch the images the provider made, convert them, store them."""
-        produced = [image for result in results for image in result.images][: self.generation.n]
+    async def _store(
+        self, results: list[ProviderResult], client, route: Route
+    ) -> list[images.StoredImage]:
+        """Fetch the images the provider made, except those its safety filter withheld,
+        convert them (shrunk to the pixels asked for, when the route says so) and store them."""
+        made = [image for result in results for image in result.images][: self.generation.n]
+        produced = [image for image in made if not image.flagged]
+        if not produced:
+            raise ProviderFlagged(
+                "The provider's safety filter withheld every image; nothing was charged."
+            )
         raw = await _all_or_none(_image_bytes(image, client) for image in produced)
         params = self.generation.params
         return await images.off_loop(
@@ -256,6 +280,7 @@ class _Run:
             [(data, image.seed) for data, image in zip(raw, produced, strict=True)],
             params["output_format"],
             params["output_compression"],
+            tuple(route.resize) if route.resize else None,
         )
 
     async def report(self, progress: ProviderProgress, provider: str) -> None:
@@ -364,10 +389,15 @@ def _generation_finish(
             "error_message": error.message,
         }
     else:
+        first = stored[0].image
         fields = ended | {
             "status": Generation.Status.SUCCEEDED,
             "provider": route.provider,
             "cost_micros": route.cost_micros // generation.n * len(stored),
+            # The pixels handed back, which the answer, the history and the usage page show.
+            "width": first.width,
+            "height": first.height,
+            "mapped": route.mapped,
         }
     running = Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING)
     if fields is None or not running.update(**fields):  # asked to stop, meanwhile or by this run

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from playground.accounts.models import ApiKey, LedgerEntry
 from playground.accounts.services import credits_hold, credits_release_stale, credits_settle
-from playground.catalog.models import ImageModel
+from playground.catalog.models import ImageModel, Mode
 from playground.catalog.selectors import catalog_current
 from playground.providers.base import ProviderError
 from playground.providers.clients import client_for
@@ -27,8 +27,9 @@ from playground.providers.clients import client_for
 from . import images
 from .errors import IdempotencyMismatch, InvalidRequest, NoProvider, NotFound
 from .fetch import FetchRefused, fetch_bytes
+from .fit import Asked
 from .models import Generation
-from .normalize import resolve_size
+from .normalize import input_shaped, is_pixels, resolve_size
 from .router import Route, route_plan
 from .runner import started
 from .schemas import MAX_SEED, GenerationRequest
@@ -86,19 +87,24 @@ async def _fetch_input(url: str, client) -> bytes:
 
 def _store_inputs(uploads: list[bytes], mask: bytes | None) -> dict:
     """Check every input image, then store them all (nothing is stored if one is refused);
-    the job reads them back from storage."""
+    the job reads them back from storage. Keeps the first image's pixels, for the size of an
+    edit that names none."""
     checked = [(data, "image") for data in uploads] + ([(mask, "mask")] if mask else [])
-    extensions = []
+    found = []
     for data, param in checked:
         try:
-            extensions.append(images.check_input(data))
+            found.append(images.check_input(data))
         except images.CorruptImage as exc:
             raise InvalidRequest(f"Invalid '{param}': {exc}.", param=param) from exc
     names = [
-        images.store(data, extension=extension, folder="inputs")
-        for (data, _), extension in zip(checked, extensions, strict=True)
+        images.store(data, extension=image.extension, folder="inputs")
+        for (data, _), image in zip(checked, found, strict=True)
     ]
-    return {"images": names[: len(uploads)], "mask": names[len(uploads)] if mask else None}
+    return {
+        "images": names[: len(uploads)],
+        "mask": names[len(uploads)] if mask else None,
+        "first_size": [found[0].width, found[0].height] if uploads else None,
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,9 +125,12 @@ class Quote:
         return max(route.cost_micros for route in self.routes)
 
 
-def generation_quote(*, request: GenerationRequest) -> Quote:
-    """Check the request against the catalog and price it; the price preview, the hold and the
-    charge all come from here."""
+def generation_quote(
+    *, request: GenerationRequest, input_size: tuple[int, int] | None = None
+) -> Quote:
+    """Check the request against the catalog, fit it to the offerings and price it; the price
+    preview, the hold and the charge all come from here. `input_size` is the first input
+    image's pixels, when they are known."""
     model = catalog_current().model(request.model)
     if model is None:
         raise NotFound(
@@ -135,13 +144,29 @@ def generation_quote(*, request: GenerationRequest) -> Quote:
             f"{', '.join(model.modes)}.",
             param="model",
         )
-    width, height = resolve_size(
-        model.sizes,
-        size=request.size,
-        aspect_ratio=request.aspect_ratio,
-        resolution=request.resolution,
+    sized = request.size is not None and request.size.strip().lower() != "auto"
+    follows_input = request.mode == Mode.EDIT and not (
+        sized or request.aspect_ratio or request.resolution
     )
-    routes = route_plan(model=model, mode=request.mode, width=width, height=height, n=request.n)
+    if follows_input:
+        width, height = input_shaped(model.default_size, *(input_size or model.default_size))
+    else:
+        width, height = resolve_size(
+            model.sizes,
+            size=request.size,
+            aspect_ratio=request.aspect_ratio,
+            resolution=request.resolution,
+        )
+    asked = Asked(
+        width=width,
+        height=height,
+        exact=is_pixels(request.size),
+        follows_input=follows_input,
+        images=len(request.images) + len(request.image_urls),
+        params=({"negative_prompt": request.negative_prompt} if request.negative_prompt else {})
+        | request.extra,
+    )
+    routes = route_plan(model=model, mode=request.mode, asked=asked, n=request.n)
     if not routes:
         raise NoProvider(f"No provider can serve '{model.slug}' right now.")
     return Quote(model=model, width=width, height=height, routes=routes)
@@ -163,9 +188,11 @@ def generation_create(
         existing = Generation.objects.filter(user=user, idempotency_key=idempotency_key).first()
         if existing is not None:
             return _replayable(existing, request), False
-    quote = generation_quote(request=request)
+    inputs = inputs or {"images": [], "mask": None, "first_size": None}
+    first_size = inputs["first_size"]
+    quote = generation_quote(request=request, input_size=tuple(first_size) if first_size else None)
     params = request.as_params() | {
-        "inputs": inputs or {"images": [], "mask": None},
+        "inputs": inputs,
         "base_url": base_url,
         "fingerprint": request.fingerprint(),
     }

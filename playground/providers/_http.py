@@ -100,8 +100,18 @@ class HttpProvider(Provider):
         if status == 429:
             return ProviderRateLimited(message, retry_after=retry_after(headers, body))
         if status in REJECTED_STATUSES:
-            return ProviderRejected(message, status=status)
+            field = error_field(body)
+            return ProviderRejected(
+                message, status=status, param=self.public_name(field) if field else None
+            )
         return ProviderUnavailable(message, status=status)
+
+    def public_name(self, field: str) -> str:
+        """The public name of one of the provider's input fields (`cfg_scale` for fal's
+        `guidance_scale`)."""
+        return next(
+            (name for name, param in self.parameters.items() if param.target == field), field
+        )
 
     def reason(self, body: Any) -> str:
         """The provider's explanation in an error body, without the key if it was echoed."""
@@ -183,6 +193,21 @@ def error_reason(body: Any) -> str:
     return str(reason)[:MAX_REASON_CHARS]
 
 
+def error_field(body: Any) -> str | None:
+    """The input field a validation error names, from FastAPI's `{"detail": [{"loc": ["body",
+    name]}]}` (fal) or Replicate's `{"invalid_fields": [{"field": "input.name"}]}`."""
+    if not isinstance(body, dict):
+        return None
+    detail, invalid = body.get("detail"), body.get("invalid_fields")
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        loc = detail[0].get("loc")
+        return str(loc[-1]) if isinstance(loc, list) and len(loc) > 1 else None
+    if isinstance(invalid, list) and invalid and isinstance(invalid[0], dict):
+        field = str(invalid[0].get("field", ""))
+        return field.removeprefix("input.") if field.startswith("input.") else None
+    return None
+
+
 def retry_after(headers: Mapping[str, str], body: Any) -> float | None:
     """Seconds to wait, from `Retry-After` (seconds or an HTTP date) or a `retry_after` field."""
     value = headers.get("retry-after")
@@ -215,14 +240,3 @@ def image_type(data: bytes) -> str:
 
 def data_uri(data: bytes) -> str:
     return f"data:{image_type(data)};base64,{base64.b64encode(data).decode()}"
-
-
-def nearest_ratio(width: int, height: int, ratios: Iterable[str], *, sep: str = ":") -> str:
-    """The one of `ratios` ("W:H") closest in shape to width x height."""
-    target = math.log(width / height)
-
-    def distance(ratio: str) -> float:
-        w, h = ratio.split(sep)
-        return abs(math.log(int(w) / int(h)) - target)
-
-    return min(ratios, key=distance)

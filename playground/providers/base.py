@@ -26,7 +26,11 @@ class ProviderJob:
     """One upstream call: produce `n` images for this prompt at this size.
 
     `params` holds every other parameter of the request by its public name (cfg_scale, strength,
-    num_inference_steps, provider flags such as go_fast, and parameters nobody knows).
+    num_inference_steps, provider flags such as go_fast, and parameters nobody knows), already
+    fitted to what this offering takes. `size_name` is the provider's own size value to send
+    (a ratio such as "16:9", or "match_input_image"); None means exact pixels, `width` x
+    `height`; "" means no size at all (the provider keeps the input's shape). `image_list`
+    says whether the offering's image field is a list or takes one image.
     """
 
     model_id: str
@@ -34,6 +38,8 @@ class ProviderJob:
     width: int
     height: int
     seed: int
+    size_name: str | None = None
+    image_list: bool = True
     n: int = 1
     negative_prompt: str = ""
     images: tuple[bytes, ...] = ()
@@ -49,6 +55,7 @@ class ProviderImage:
     data: bytes | None = None
     url: str | None = None
     seed: int | None = None
+    flagged: bool = False  # the provider's safety filter withheld it (fal sends a black image)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,7 +103,19 @@ class ProviderRateLimited(ProviderError):
 
 
 class ProviderRejected(ProviderError):
-    """The provider says the input is bad; another provider would say the same."""
+    """The provider refused the input against its own schema (a 400 or 422): not worth
+    repeating there, but another offering may take it. `param` is the public name of the
+    parameter it named, when it named one."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None, param: str | None = None):
+        super().__init__(message, status=status)
+        self.param = param
+
+
+class ProviderFlagged(ProviderError):
+    """The provider's safety filter withheld every image of the job."""
 
     retryable = False
 

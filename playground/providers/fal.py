@@ -35,21 +35,19 @@ class FalProvider(HttpProvider):
     auth_scheme = "Key"
     poll_interval = 0.5
     max_images_per_call = 4
-    # fal names the input-image field per endpoint: one URL, or a list for the multi-image ones.
-    single_image_models: ClassVar[frozenset[str]] = frozenset(
-        {"fal-ai/qwen-image-edit", "fal-ai/qwen-image/image-to-image"}
-    )
 
     parameters: ClassVar[dict[str, Param]] = {
         "prompt": Param(Behaviour.PASSTHROUGH),
         "negative_prompt": Param(Behaviour.PASSTHROUGH),
-        "size": Param(Behaviour.CONVERTED, "image_size", "sent as {width, height}"),
+        "size": Param(
+            Behaviour.CONVERTED, "image_size", "sent as {width, height}, or one of fal's names"
+        ),
         "seed": Param(Behaviour.PASSTHROUGH),
         "n": Param(Behaviour.RENAMED, "num_images", "up to 4 per call, more by parallel calls"),
         "image": Param(
             Behaviour.CONVERTED,
             "image_urls",
-            "data URIs; image_url (one image) for qwen-image-edit and image-to-image",
+            "URLs of fal's storage (data URIs when small); image_url on one-image endpoints",
         ),
         "mask": Param(Behaviour.IGNORED, note="the Qwen edit endpoints take no mask"),
         "output_format": Param(
@@ -69,12 +67,18 @@ class FalProvider(HttpProvider):
         body = self.translate(
             self.public_values(job),
             {
-                "size": lambda size: {"width": size[0], "height": size[1]},
+                "size": lambda size: (
+                    {"width": size[0], "height": size[1]}
+                    if job.size_name is None
+                    else job.size_name
+                ),
                 "image": lambda images: [data_uri(image) for image in images],
                 "output_format": lambda fmt: fmt if fmt in NATIVE_FORMATS else "png",
             },
         )
-        if "image_urls" in body and job.model_id in self.single_image_models:
+        if job.size_name == "":
+            del body["image_size"]
+        if "image_urls" in body and not job.image_list:
             body["image_url"] = body.pop("image_urls")[0]
         answer = await self.call(client, "POST", f"{self.base_url}/{job.model_id}", json=body)
         return {
@@ -126,13 +130,16 @@ class FalProvider(HttpProvider):
         output = await self.call(client, "GET", handle["response_url"])
         images = self.field(output, "images", kind=list)
         seed = output.get("seed")
+        flags = output.get("has_nsfw_concepts")
+        flags = flags if isinstance(flags, list) else []
         return self.result(
             [
                 ProviderImage(
                     url=self.field(image, "url", kind=str),
                     seed=seed if isinstance(seed, int) else None,
+                    flagged=index < len(flags) and flags[index] is True,
                 )
-                for image in images
+                for index, image in enumerate(images)
             ],
             request_id=handle["request_id"],
         )

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from ._http import HttpProvider, nearest_ratio
+from ._http import HttpProvider
 from .base import (
     Behaviour,
     Param,
@@ -23,7 +23,6 @@ from .base import (
     ProviderUnavailable,
 )
 
-SIZES = ("1024*1024", "1024*1536", "1536*1024", "768*1024", "1024*768")
 OUTPUT_FORMATS = ("jpeg", "png", "webp")
 MAX_PROMPT_CHARS = 2000
 
@@ -38,7 +37,7 @@ class Qwen2512Provider(HttpProvider):
 
     parameters: ClassVar[dict[str, Param]] = {
         "prompt": Param(Behaviour.PASSTHROUGH, note=f"up to {MAX_PROMPT_CHARS} characters"),
-        "size": Param(Behaviour.CONVERTED, "size", "the nearest in shape of " + ", ".join(SIZES)),
+        "size": Param(Behaviour.CONVERTED, "size", "one of its five sizes, as W*H"),
         "seed": Param(Behaviour.PASSTHROUGH, note="-1 asks for a random seed"),
         "output_format": Param(
             Behaviour.CONVERTED,
@@ -73,7 +72,7 @@ class Qwen2512Provider(HttpProvider):
         body = self.translate(
             self.public_values(job),
             {
-                "size": lambda size: nearest_ratio(*size, SIZES, sep="*"),
+                "size": lambda size: job.size_name or f"{size[0]}*{size[1]}",
                 "output_format": lambda fmt: fmt if fmt in OUTPUT_FORMATS else "png",
             },
         )

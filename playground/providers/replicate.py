@@ -4,17 +4,17 @@ The create call asks Replicate to hold the answer for a few seconds (`Prefer: wa
 models finish in one round trip; otherwise `urls.get` is polled until a terminal status.
 """
 
-import math
 from typing import Any, ClassVar
 
 import httpx
 
-from ._http import HttpProvider, data_uri, nearest_ratio
+from ._http import HttpProvider, data_uri
 from .base import (
     Behaviour,
     Param,
     ProgressCallback,
     ProgressStatus,
+    ProviderFlagged,
     ProviderImage,
     ProviderJob,
     ProviderProgress,
@@ -22,9 +22,7 @@ from .base import (
     ProviderUnavailable,
 )
 
-ASPECT_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3")
-RATIO_TOLERANCE = 0.01  # a size this close to a listed ratio is sent as that ratio
-SIDE_STEP = 16  # custom width and height must be multiples of this
+CUSTOM = "custom"  # the aspect_ratio that takes exact width and height
 OUTPUT_FORMATS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
 
@@ -37,8 +35,6 @@ class ReplicateProvider(HttpProvider):
     default_base_url = "https://api.replicate.com"
     poll_interval = 0.5
     prefer_wait: ClassVar[int] = 5  # seconds Replicate may hold the create call (1..60)
-    # Models whose `image` input is a list of images rather than one.
-    image_list_models: ClassVar[frozenset[str]] = frozenset({"qwen/qwen-image-edit-plus"})
 
     parameters: ClassVar[dict[str, Param]] = {
         "prompt": Param(Behaviour.PASSTHROUGH),
@@ -46,12 +42,15 @@ class ReplicateProvider(HttpProvider):
         "size": Param(
             Behaviour.CONVERTED,
             "aspect_ratio",
-            "the listed ratio when the size has that shape (edits: the nearest one), else "
-            "aspect_ratio=custom with width and height rounded to multiples of 16",
+            "one of the model's ratios, or aspect_ratio=custom with width and height where the "
+            "model takes them",
         ),
         "seed": Param(Behaviour.PASSTHROUGH),
         "image": Param(
-            Behaviour.CONVERTED, "image", "a data URI; a list of them for qwen-image-edit-plus"
+            Behaviour.CONVERTED,
+            "image",
+            "a file uploaded to Replicate (a data URI when small); a list where the model "
+            "takes several",
         ),
         "mask": Param(Behaviour.IGNORED, note="the Qwen models here take no mask"),
         "output_format": Param(
@@ -68,19 +67,20 @@ class ReplicateProvider(HttpProvider):
     }
 
     async def submit(self, job: ProviderJob, client: httpx.AsyncClient) -> dict[str, Any]:
-        is_list = job.model_id in self.image_list_models
         body = self.translate(
             self.public_values(job),
             {
-                "size": lambda size: self._aspect_ratio(*size, is_edit=bool(job.images)),
+                "size": lambda size: CUSTOM if job.size_name is None else job.size_name,
                 "image": lambda images: (
-                    [data_uri(image) for image in images] if is_list else data_uri(images[0])
+                    [data_uri(image) for image in images] if job.image_list else data_uri(images[0])
                 ),
                 "output_format": lambda fmt: OUTPUT_FORMATS.get(fmt, "png"),
             },
         )
-        if body.get("aspect_ratio") == "custom":
-            body["width"], body["height"] = (_multiple(side) for side in (job.width, job.height))
+        if job.size_name == "":
+            del body["aspect_ratio"]
+        if job.size_name is None:
+            body["width"], body["height"] = job.width, job.height
         prediction = await self.call(
             client,
             "POST",
@@ -131,6 +131,8 @@ class ReplicateProvider(HttpProvider):
         status = prediction.get("status")
         if status != "succeeded":
             reason = self.reason(prediction)
+            if status == "failed" and "nsfw" in reason.lower():
+                raise ProviderFlagged(f"Replicate's safety filter withheld the images: {reason}")
             raise ProviderUnavailable(
                 f"Replicate's prediction ended {str(status)[:40]!r}"
                 + (f": {reason}" if reason else "")
@@ -142,15 +144,3 @@ class ReplicateProvider(HttpProvider):
         return self.result(
             [ProviderImage(url=url, seed=handle["seed"]) for url in urls], request_id=handle["id"]
         )
-
-    @staticmethod
-    def _aspect_ratio(width: int, height: int, *, is_edit: bool) -> str:
-        ratio = nearest_ratio(width, height, ASPECT_RATIOS)
-        w, h = map(int, ratio.split(":"))
-        if is_edit or abs(math.log(w / h * height / width)) <= RATIO_TOLERANCE:
-            return ratio
-        return "custom"
-
-
-def _multiple(side: int) -> int:
-    return max(SIDE_STEP, round(side / SIDE_STEP) * SIDE_STEP)
