@@ -119,16 +119,6 @@ def test_every_provider_failing_is_a_502_and_a_full_refund(client, fal, replicat
     assert kinds == [LedgerEntry.Kind.HOLD, LedgerEntry.Kind.RELEASE]
 
 
-def test_bad_input_reported_by_the_provider_is_a_400_without_failover(client, fal, replicate):
-    fal.fail_next(422, times=1, on="submit", message="prompt violates the content policy")
-
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.images.generate(model="qwen-image", prompt="x")
-
-    assert "content policy" in caught.value.body["message"]
-    assert replicate.requests_to("create") == []
-
-
 def test_a_429_is_retried_after_the_time_the_provider_asks(client, fal):
     fal.fail_next(429, times=1, on="submit", retry_after="1")
 

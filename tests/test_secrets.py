@@ -61,7 +61,10 @@ def test_no_provider_key_anywhere(live_server, api, user, fakes, caplog):
     fakes[ReplicateFake].fail_next(401, times=2, on="create")
     fakes[OpenAIFake].fail_next(503, times=2, on="generations", message=KEYS[OpenAIFake])
     seen.append(api.post("/images/generations", json={"model": "qwen-image", "prompt": "fail"}))
+    # Refused by every provider, each naming its key: the caller hears the first refusal.
     fal.fail_next(422, on="submit", message=f"rejected for key {KEYS[FalFake]}")
+    fakes[ReplicateFake].fail_next(422, on="create", message=KEYS[ReplicateFake])
+    fakes[OpenAIFake].fail_next(422, on="generations", message=KEYS[OpenAIFake])
     seen.append(api.post("/images/generations", json={"model": "qwen-image", "prompt": "bad"}))
     seen.append(
         api.post(

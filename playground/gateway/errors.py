@@ -148,10 +148,12 @@ def as_gateway_error(exc: Exception) -> GatewayError:
     raise TypeError(f"not an error for the caller: {exc!r}")
 
 
-def generation_error(*, code: str, message: str) -> GatewayError:
-    """The error to answer for a generation that ended without images, as it was recorded."""
-    error_class = InvalidRequest if code == PROVIDER_REJECTED else UpstreamFailed
-    return error_class(message)
+def generation_error(*, code: str, message: str, param: str = "") -> GatewayError:
+    """The error to answer for a generation that ended without images, as it was recorded:
+    the providers' refusal of the input is the caller's to mend, the rest is upstream's."""
+    if code in (PROVIDER_REJECTED, FLAGGED):
+        return InvalidRequest(message, code=code, param=param or None)
+    return UpstreamFailed(message)
 
 
 def error_response(exc: Exception) -> JsonResponse:

@@ -69,6 +69,7 @@ class Generation(models.Model):
     cost_micros = models.BigIntegerField(default=0)
     error_code = models.CharField(max_length=50, blank=True)
     error_message = models.TextField(blank=True)
+    error_param = models.CharField(max_length=100, blank=True)  # the parameter a refusal named
     # NULL, not "", means "no key", so that the unique constraint ignores those rows.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -23,12 +23,15 @@ async def images_body(generation: Generation) -> dict:
         else:
             url = urljoin(generation.params["base_url"], image.file.url)
             data.append({"url": url, "revised_prompt": None})
-    return {
+    body = {
         "created": int(generation.created_at.timestamp()),
         "data": data,
         "output_format": generation.params["output_format"],
-        "size": f"{generation.width}x{generation.height}",
+        "size": f"{generation.width}x{generation.height}",  # the pixels handed back
     }
+    if generation.mapped:
+        body["mapped"] = generation.mapped
+    return body
 
 
 async def status_body(generation: Generation) -> dict:
@@ -42,7 +45,14 @@ async def status_body(generation: Generation) -> dict:
         "cost": usd_str(generation.cost_micros),
     }
     if generation.status == Generation.Status.SUCCEEDED:
-        body |= {"data": (await images_body(generation))["data"]}
+        images = await images_body(generation)
+        body |= {key: images[key] for key in ("data", "size", "mapped") if key in images}
     elif generation.is_finished:
-        body |= {"error": {"message": generation.error_message, "code": generation.error_code}}
+        body |= {
+            "error": {
+                "message": generation.error_message,
+                "code": generation.error_code,
+                "param": generation.error_param or None,
+            }
+        }
     return body

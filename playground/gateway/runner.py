@@ -386,6 +386,7 @@ def _generation_finish(
         fields = ended | {
             "status": Generation.Status.FAILED,
             "error_code": error.code or "",
+            "error_param": error.param or "",
             "error_message": error.message,
         }
     else:

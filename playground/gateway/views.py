@@ -199,7 +199,11 @@ async def _run(
         generation = await selectors.generation_await_finished(pk=generation.pk)
         remaining = None
     if generation.status != Generation.Status.SUCCEEDED:
-        raise generation_error(code=generation.error_code, message=generation.error_message)
+        raise generation_error(
+            code=generation.error_code,
+            message=generation.error_message,
+            param=generation.error_param,
+        )
     response = JsonResponse(await images_body(generation))
     return await _with_credit_headers(response, generation, remaining)
 
