@@ -66,7 +66,11 @@ def test_exact_pixels_of_a_listed_shape_are_made_larger_and_shrunk(client, user,
     assert body["size"] == "1600x900"
     assert pixels(body["data"][0]) == (1600, 900)
     assert body["mapped"] == [
-        {"param": "size", "asked": "1600x900", "served": "16:9 made at 1664x928, resized to 1600x900"}
+        {
+            "param": "size",
+            "asked": "1600x900",
+            "served": "16:9 made at 1664x928, resized to 1600x900",
+        }
     ]
     assert last_generation().mapped == body["mapped"]
     assert factories.balance_micros(user) == START - 25_000

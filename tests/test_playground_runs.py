@@ -146,3 +146,27 @@ def test_anonymous_visitors_cannot_run_jobs(client, catalog):
     assert response.status_code == 302
     assert response.url.startswith(reverse("accounts:login"))
     assert not Generation.objects.exists()
+
+
+def test_a_value_beyond_every_offering_is_a_form_error_with_the_models_range(signed_in, user):
+    response = generate(signed_in, num_inference_steps="300")
+
+    assert "Ensure this value is less than or equal to 250." in response.text
+    assert not Generation.objects.exists()
+    assert factories.balance_micros(user) == START
+
+
+def test_a_choice_no_offering_takes_is_a_form_error(signed_in, user):
+    response = signed_in.post(
+        reverse("studio:generate"),
+        run_form(
+            model="qwen-image-edit-2509:edit",
+            prompt="x",
+            acceleration="high",
+            images=factories.png_upload(),
+        ),
+        headers=HTMX,
+    )
+
+    assert "Select a valid choice. high is not one of the available choices." in response.text
+    assert not Generation.objects.exists()

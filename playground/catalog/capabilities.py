@@ -94,4 +94,16 @@ class Capabilities:
         return self.params is None or name in self.params
 
 
+def accepted_ranges(offerings: list[Capabilities]) -> dict[str, tuple[float, float]]:
+    """Each numeric parameter's range over all `offerings` together: what a model accepts
+    before a value is refused (an offering whose range is narrower gets the value clamped)."""
+    ranges: dict[str, tuple[float, float]] = {}
+    for capabilities in offerings:
+        for name, spec in (capabilities.params or {}).items():
+            if spec.low is not None:
+                low, high = ranges.get(name, (spec.low, spec.high))
+                ranges[name] = (min(low, spec.low), max(high, spec.high))
+    return ranges
+
+
 ANY = Capabilities(custom=Custom(low=1, high=1_000_000), follows_input="", max_images=1_000)

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from playground.catalog.capabilities import Capabilities, ParamSpec
+from playground.catalog.capabilities import Capabilities, ParamSpec, accepted_ranges
 
 from .errors import InvalidRequest
 
@@ -87,17 +87,13 @@ def offering_fit(capabilities: Capabilities, asked: Asked) -> Fit:
     return _size_fit(capabilities, asked, params, mapped)
 
 
-def model_check(all_capabilities: list[Capabilities], asked: Asked, *, model: str) -> None:
-    """Refuse a value outside what every offering of the model together accepts, naming the
+def model_check(offerings: list[Capabilities], asked: Asked, *, model: str) -> None:
+    """Refuse a number outside what the model's `offerings` together accept, naming the
     parameter and the model's range: a value some offering takes is served, mapped elsewhere."""
-    for name, value in asked.params.items():
-        specs = [c.params[name] for c in all_capabilities if c.params and name in c.params]
-        ranges = [spec for spec in specs if spec.low is not None]
-        if not ranges or not isinstance(value, int | float) or isinstance(value, bool):
-            continue
-        low = min(spec.low for spec in ranges)
-        high = max(spec.high for spec in ranges)
-        if not low <= value <= high:
+    for name, (low, high) in accepted_ranges(offerings).items():
+        value = asked.params.get(name)
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if is_number and not low <= value <= high:
             raise InvalidRequest(
                 f"'{name}' must be between {low:g} and {high:g} for {model}.", param=name
             )

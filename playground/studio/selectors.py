@@ -10,6 +10,7 @@ from django.core.cache.utils import make_template_fragment_key
 from django.db.models import QuerySet
 
 from playground.catalog.cache import catalog_memo, catalog_version
+from playground.catalog.capabilities import accepted_ranges
 from playground.catalog.models import ImageModel, Mode
 from playground.catalog.selectors import Catalog, catalog_current
 from playground.gateway.errors import GatewayError
@@ -101,6 +102,12 @@ def parameter_specs(*, model: ImageModel, mode: str) -> list[ParameterSpec]:
     steps, strength...), then the flags of each provider selling it in that mode, as its adapter
     lists them, typed from the catalog where the catalog describes them."""
     described = {data["name"]: data for data in model.docs.get("parameters", [])}
+    # The ranges the model's offerings accept in this mode, over the catalog's general ones.
+    offerings = [o for o in model.offerings.all() if o.is_active and mode in o.modes]
+    ranges = accepted_ranges([offering.takes for offering in offerings])
+    for name, (low, high) in ranges.items():
+        if name in described:
+            described[name] = described[name] | {"min": low, "max": high}
     specs = [
         _spec(data)
         for data in described.values()

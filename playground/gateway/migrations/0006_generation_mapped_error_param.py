@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('gateway', '0005_cancelling'),
+        ("gateway", "0005_cancelling"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='generation',
-            name='error_param',
+            model_name="generation",
+            name="error_param",
             field=models.CharField(blank=True, max_length=100),
         ),
         migrations.AddField(
-            model_name='generation',
-            name='mapped',
+            model_name="generation",
+            name="mapped",
             field=models.JSONField(blank=True, default=list),
         ),
     ]
