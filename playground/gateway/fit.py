@@ -3,10 +3,10 @@
 The request is first resolved to target pixels (`normalize.resolve_size`). For each offering,
 `offering_fit` then picks what to send from the offering's capabilities (catalog data):
 
-- **Size.** The target pixels as they are, when the offering takes exact pixels in that range
-  (`custom`) or lists that size; for a request that named a shape rather than pixels, also a
-  listed size of the same shape and about the same scale (the provider's own pixels); for an
-  edit that named no size, the offering's "keep the input's shape". Otherwise it is *mapped*:
+- **Size.** For an edit that named no size, the offering's "keep the input's shape". Else a
+  listed size with the target pixels or, for a request that named a shape rather than pixels,
+  a listed size of the same shape and about the same scale (the provider's own pixels); else
+  the target pixels as they are, when the offering takes exact pixels in that range (`custom`). Otherwise it is *mapped*:
   exact pixels clamped and rounded into the offering's range, else the listed size nearest in
   shape, else the input's shape. When the caller asked for exact pixels and the offering makes
   the same shape larger, the gateway shrinks the result to the pixels asked for (`resize`).
@@ -125,13 +125,13 @@ def _size_fit(
     custom = capabilities.custom
     if asked.follows_input and capabilities.follows_input is not None:
         return fit(target, capabilities.follows_input)
-    if custom and _in_custom(custom, target):
-        return fit(target, None)
     for name, size in capabilities.sizes.items():
         if size == target or (
             not asked.exact and _same_shape(size, target) and _same_scale(size, target)
         ):
             return fit(size, name)
+    if custom and _in_custom(custom, target):
+        return fit(target, None)
     if custom:
         made = _into_custom(custom, target, round_up=asked.exact)
         if (
