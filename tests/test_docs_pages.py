@@ -21,6 +21,7 @@ from playground.gateway.fit import Asked, Unfit, offering_fit
 from playground.gateway.normalize import resolve_size
 from playground.providers.base import GATEWAY_PARAMETERS, Behaviour
 from playground.providers.registry import PROVIDER_CLASSES
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -520,3 +521,65 @@ def test_size_table_is_what_the_gateway_fits(client, catalog, slug):
                 assert cell == "the input's shape"
             else:
                 assert cell.startswith(f"{fitted.width} × {fitted.height}")
+
+
+def test_api_docs_explain_mapped_sizes_failover_and_withheld_images(client, catalog):
+    html = client.get(reverse("catalog:api-docs")).text
+    text = _text(html)
+    errors_table = _text(html[html.index('id="error-table"') :].split("</table>")[0])
+
+    assert '"mapped": [{"param": "size", "asked": "1024x1024", "served": "1:1 made at' in text
+    assert "present only when something was mapped" in text
+    assert "the gateway shrinks the images to the pixels you asked for" in text
+    assert "size in the answer is the pixels of the images you get" in text
+    assert "you get fewer images than n and pay only for those delivered" in text
+    assert "400 with the code moderation_blocked and nothing is charged" in text
+    assert "moderation_blocked" in errors_table and "provider_rejected" in errors_table
+    assert "only when all of them refused do you get the first refusal's message" in errors_table
+    assert "the output keeps the shape of the first picture" in text
+    assert "does not take the shape of the input" not in text
+
+
+def test_openapi_document_describes_mapped_and_the_size_handed_back(client):
+    document = client.get("/v1/openapi.json").json()
+    schemas = document["components"]["schemas"]
+
+    for name in ("ImagesResponse", "Generation"):
+        mapped = schemas[name]["properties"]["mapped"]
+        assert mapped["type"] == "array"
+        assert mapped["items"]["required"] == ["param", "asked", "served"]
+        assert "only when something was mapped" in mapped["description"]
+    assert (
+        "pixels of the images handed back"
+        in (schemas["ImagesResponse"]["properties"]["size"]["description"])
+    )
+    bad_request = document["paths"]["/images/generations"]["post"]["responses"]["400"]
+    assert "provider_rejected" in bad_request["description"]
+    assert "moderation_blocked" in bad_request["description"]
+
+
+@pytest.mark.parametrize("slug", ["qwen-image-edit", "qwen-image-edit-2509"])
+def test_editor_faqs_say_edits_keep_the_pictures_shape(client, catalog, slug):
+    text = _text(_model_page(client, slug))
+
+    assert "Why is my edited picture square?" not in text
+    assert "1024x1024 whatever the shape of the input" not in text
+    assert "What size is my edited picture? Without size, aspect_ratio or resolution it keeps" in (
+        text
+    )
+
+
+def test_an_edit_without_a_size_keeps_the_pictures_shape_as_the_docs_say(client, api_key):
+    response = client.post(
+        "/v1/images/edits",
+        {
+            "model": "qwen-image-edit",
+            "prompt": "make it blue",
+            "image": factories.png_upload(width=400, height=300),
+        },
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+
+    assert response.status_code == 200, response.content
+    width, height = (int(side) for side in response.json()["size"].split("x"))
+    assert abs(width / height - 4 / 3) < 0.01
