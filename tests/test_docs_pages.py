@@ -2,6 +2,8 @@
 and id, in a fixed number of queries, as well-formed documents, and the tables say what the code
 does."""
 
+import re
+from html import unescape
 from html.parser import HTMLParser
 from itertools import pairwise
 
@@ -15,9 +17,11 @@ from playground.catalog.models import ImageModel, Mode
 from playground.catalog.selectors import model_entries
 from playground.catalog.services import catalog_load, catalog_read
 from playground.gateway import errors, schemas
+from playground.gateway.fit import Asked, Unfit, offering_fit
 from playground.gateway.normalize import resolve_size
 from playground.providers.base import GATEWAY_PARAMETERS, Behaviour
 from playground.providers.registry import PROVIDER_CLASSES
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -104,12 +108,16 @@ def test_model_page_shows_its_id_prices_and_playground_link(client, catalog, slu
 
 
 def test_estimated_and_native_prices_are_marked(client, catalog):
-    html = client.get(reverse("catalog:model-detail", args=["qwen-image-2512"])).content.decode()
-
-    assert "5 credits per image" in html
-    assert '<span class="estimate">estimate</span>' in html
-    confirmed = client.get(reverse("catalog:model-detail", args=["qwen-image-edit-2509"]))
-    assert "$0.03 per image</td>" in confirmed.content.decode().replace("\n", "")
+    for entry in model_entries():
+        html = client.get(reverse("catalog:model-detail", args=[entry.model.slug])).text
+        table = html[html.index('<section aria-labelledby="pricing">') :].split("</table>")[0]
+        for item in entry.offerings:
+            row = table[table.index(f'<th scope="row">{item.provider_name}</th>') :]
+            price = row.split("</td>")[2]
+            assert ('<span class="estimate">estimate</span>' in price) is item.offering.is_estimate
+    html = client.get(reverse("catalog:model-detail", args=["qwen-image-2512"])).text
+    assert "provider's price: 5 credits per image" in html
+    assert "$0.02 per megapixel, rounded up to whole megapixels</td>" in html.replace("\n", "")
 
 
 def test_unknown_model_is_404(client, catalog):
@@ -378,3 +386,200 @@ def test_every_model_has_examples_for_each_of_its_modes(client, catalog):
         for mode in Mode.values:
             blocks = [attrs for attrs, _ in page.code if attrs.get("data-mode") == mode]
             assert len(blocks) == (3 if model.has_mode(mode) else 0)
+
+
+def _text(html: str) -> str:
+    """What a reader sees of `html`: the text, tags gone, whitespace collapsed."""
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def _takes(html: str, provider: str) -> str:
+    """The text of one provider's part of the "What each provider takes" section."""
+    start = html.index(f'<h3 id="takes-{provider}">')
+    ends = [html.find(mark, start + 1) for mark in ("<h3", "</section>")]
+    return _text(html[start : min(end for end in ends if end > 0)])
+
+
+def _model_page(client, slug: str) -> str:
+    return client.get(reverse("catalog:model-detail", args=[slug])).text
+
+
+def test_each_provider_says_its_ranges_defaults_and_sizes(client, catalog):
+    html = _model_page(client, "qwen-image")
+    fal, replicate = _takes(html, "fal"), _takes(html, "replicate")
+
+    assert "num_inference_steps 2–250 30" in fal
+    assert "num_inference_steps 1–50 30" in replicate
+    assert "cfg_scale 0–20 2.5" in fal and "cfg_scale 0–10 3" in replicate
+    assert "acceleration none, regular, high none" in fal
+    assert "acceleration" not in replicate  # fal's own flag never reaches Replicate
+    assert "Exact pixels, 1–14142 px a side." in fal
+    assert "16:9 1664×928" in replicate and "1:1 1328×1328" in replicate
+    assert "Input images none (text to image only)" in fal
+
+
+def test_prices_say_their_unit_rounding_and_estimates(client, catalog):
+    html = _model_page(client, "qwen-image-2512")
+
+    assert "Price $0.02 per megapixel, rounded up to whole megapixels Modes" in _takes(html, "fal")
+    assert "Price $0.02 per image estimate Modes" in _takes(html, "replicate")
+    assert "Price $0.05 per image estimate" in _takes(html, "qwen2512")
+    assert "Price $0.02 per megapixel Modes" in _takes(_model_page(client, "qwen-image"), "fal")
+
+
+def test_editors_say_input_shape_image_count_and_what_has_no_effect(client, catalog):
+    edit = _model_page(client, "qwen-image-edit")
+    plus = _model_page(client, "qwen-image-edit-plus")
+    fitted = _model_page(client, "qwen-image-2512")
+
+    assert "Sizes Keeps the input image's shape. Input images 1" in _takes(edit, "replicate")
+    assert "negative_prompt no effect here" in _takes(edit, "replicate")
+    assert "num_inference_steps no effect here" in _takes(edit, "replicate")
+    assert "negative_prompt any value" in _takes(edit, "fal")
+    assert "Input images up to 16" in _takes(plus, "fal")
+    assert "Keeps the input image's shape." in _takes(plus, "replicate")
+    assert "256–2048 px a side, each a multiple of 16" in _takes(fitted, "replicate")
+    assert "strength 0–1 0.8" in _takes(fitted, "replicate")
+
+
+def _parameter_allowed(html: str, name: str) -> str:
+    row = html[html.index(f'<tr id="param-{name}">') :].split("</tr>")[0]
+    return _text(row.split("Allowed: <code>")[1].split("</code>")[0])
+
+
+def test_parameter_reference_gives_the_range_of_the_models_providers_together(client, catalog):
+    qwen_image = _model_page(client, "qwen-image")
+    fitted = _model_page(client, "qwen-image-2512")
+    edit = _model_page(client, "qwen-image-edit")
+
+    assert _parameter_allowed(qwen_image, "num_inference_steps") == "1–250"  # 2-250, 1-50
+    assert _parameter_allowed(qwen_image, "cfg_scale") == "0–20"
+    assert _parameter_allowed(edit, "num_inference_steps") == "2–50"  # only fal takes it
+    # The edit mode is only served by Replicate, which takes 20-50 steps.
+    assert _parameter_allowed(fitted, "num_inference_steps") == (
+        "Text to image: 1–50; Image edit: 20–50"
+    )
+    assert _parameter_allowed(_model_page(client, "qwen-image-edit-plus"), "acceleration") == (
+        "none, regular"
+    )
+
+
+def test_parameter_reference_ranges_are_what_the_api_refuses_beyond(client, api_key):
+    def steps(value: int):
+        return client.post(
+            "/v1/images/generations",
+            {"model": "qwen-image", "prompt": "a lamp", "num_inference_steps": value},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {api_key}"},
+        )
+
+    refused = steps(251)
+
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == "num_inference_steps"
+    assert "between 1 and 250 for qwen-image" in refused.json()["error"]["message"]
+
+
+def _size_row(html: str, ratio: str) -> list[str]:
+    table = html[html.index('id="size-presets"') :].split("</table>")[0]
+    row = table[table.index(f'<th scope="row">{ratio}</th>') :].split("</tr>")[0]
+    return [_text(cell) for cell in re.findall(r'<td class="made">(.*?)</td>', row, re.S)]
+
+
+def test_size_table_says_what_each_provider_makes_of_a_preset(client, catalog):
+    html = _model_page(client, "qwen-image")
+
+    fal, replicate = _size_row(html, "16:9")  # the cheaper first: fal at 1K
+    assert fal == "1365 × 768"
+    assert replicate == (
+        '1664 × 928 with size "1365x768": made at 1664 × 928, shrunk to 1365 × 768'
+    )
+    editors = _size_row(_model_page(client, "qwen-image-edit"), "16:9")
+    assert editors == ["the input's shape", "1365 × 768"]
+    *_, task_api = _size_row(_model_page(client, "qwen-image-2512"), "16:9")
+    assert task_api == "1536 × 1024 its nearest size"
+
+
+@pytest.mark.parametrize("slug", MODEL_IDS)
+def test_size_table_is_what_the_gateway_fits(client, catalog, slug):
+    (entry,) = model_entries(slug=slug)
+    html = _model_page(client, slug)
+
+    for ratio, pixels in entry.model.sizes["tiers"]["1K"].items():
+        width, height = (int(side) for side in pixels.split("x"))
+        cells = _size_row(html, ratio)
+        assert len(cells) == len(entry.offerings)
+        for item, cell in zip(entry.offerings, cells, strict=True):
+            takes = item.offering.takes
+            images = 0 if Mode.GENERATE in item.offering.modes else 1
+            try:
+                fitted = offering_fit(takes, Asked(width=width, height=height, images=images))
+            except Unfit:
+                assert cell.startswith("not served")
+                continue
+            if fitted.size_name is not None and fitted.size_name == takes.follows_input:
+                assert cell == "the input's shape"
+            else:
+                assert cell.startswith(f"{fitted.width} × {fitted.height}")
+
+
+def test_api_docs_explain_mapped_sizes_failover_and_withheld_images(client, catalog):
+    html = client.get(reverse("catalog:api-docs")).text
+    text = _text(html)
+    errors_table = _text(html[html.index('id="error-table"') :].split("</table>")[0])
+
+    assert '"mapped": [{"param": "size", "asked": "1024x1024", "served": "1:1 made at' in text
+    assert "present only when something was mapped" in text
+    assert "the gateway shrinks the images to the pixels you asked for" in text
+    assert "size in the answer is the pixels of the images you get" in text
+    assert "you get fewer images than n and pay only for those delivered" in text
+    assert "400 with the code moderation_blocked and nothing is charged" in text
+    assert "moderation_blocked" in errors_table and "provider_rejected" in errors_table
+    assert "only when all of them refused do you get the first refusal's message" in errors_table
+    assert "the output keeps the shape of the first picture" in text
+    assert "does not take the shape of the input" not in text
+
+
+def test_openapi_document_describes_mapped_and_the_size_handed_back(client):
+    document = client.get("/v1/openapi.json").json()
+    schemas = document["components"]["schemas"]
+
+    for name in ("ImagesResponse", "Generation"):
+        mapped = schemas[name]["properties"]["mapped"]
+        assert mapped["type"] == "array"
+        assert mapped["items"]["required"] == ["param", "asked", "served"]
+        assert "only when something was mapped" in mapped["description"]
+    assert (
+        "pixels of the images handed back"
+        in (schemas["ImagesResponse"]["properties"]["size"]["description"])
+    )
+    bad_request = document["paths"]["/images/generations"]["post"]["responses"]["400"]
+    assert "provider_rejected" in bad_request["description"]
+    assert "moderation_blocked" in bad_request["description"]
+
+
+@pytest.mark.parametrize("slug", ["qwen-image-edit", "qwen-image-edit-2509"])
+def test_editor_faqs_say_edits_keep_the_pictures_shape(client, catalog, slug):
+    text = _text(_model_page(client, slug))
+
+    assert "Why is my edited picture square?" not in text
+    assert "1024x1024 whatever the shape of the input" not in text
+    assert "What size is my edited picture? Without size, aspect_ratio or resolution it keeps" in (
+        text
+    )
+
+
+def test_an_edit_without_a_size_keeps_the_pictures_shape_as_the_docs_say(client, api_key):
+    response = client.post(
+        "/v1/images/edits",
+        {
+            "model": "qwen-image-edit",
+            "prompt": "make it blue",
+            "image": factories.png_upload(width=400, height=300),
+        },
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+
+    assert response.status_code == 200, response.content
+    width, height = (int(side) for side in response.json()["size"].split("x"))
+    assert abs(width / height - 4 / 3) < 0.01

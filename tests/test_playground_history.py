@@ -83,6 +83,66 @@ def test_a_generation_page_shows_parameters_cost_provider_timings_and_images(sig
     assert generation.images.get().file.url in text
 
 
+def test_a_generation_page_lists_what_the_provider_mapped(signed_in, user):
+    generation = finished_generation(user)
+    mapped = [
+        {
+            "param": "size",
+            "asked": "1024x1024",
+            "served": "1:1 made at 1328x1328, resized to 1024x1024",
+        },
+        {"param": "acceleration", "asked": "high", "served": "not taken here: not sent"},
+    ]
+    Generation.objects.filter(pk=generation.pk).update(mapped=mapped)
+
+    text = signed_in.get(reverse("studio:generation", args=[generation.pk])).text
+
+    assert "<dt>Size</dt><dd>1024 × 1024</dd>" in text
+    assert (
+        "<dt>Mapped</dt><dd>size: asked 1024x1024, served 1:1 made at 1328x1328, "
+        "resized to 1024x1024</dd>"
+    ) in text
+    assert "<dt>Mapped</dt><dd>acceleration: asked high, served not taken here: not sent</dd>" in (
+        text
+    )
+
+
+def test_a_run_served_mapped_shows_the_pixels_handed_back_and_why(signed_in, user):
+    """qwen-image-2512 edits go to Replicate only, which makes exact pixels in multiples of 16:
+    1000x1000 is made at 1008x1008 and shrunk back."""
+    signed_in.post(
+        reverse("studio:generate"),
+        run_form(
+            model="qwen-image-2512:edit",
+            aspect_ratio="custom",
+            width="1000",
+            height="1000",
+            images=[png_upload()],
+        ),
+        headers=HTMX,
+    )
+    generation = Generation.objects.get(user=user)
+
+    text = signed_in.get(reverse("studio:generation", args=[generation.pk])).text
+
+    assert generation.status == Generation.Status.SUCCEEDED
+    assert "<dt>Size</dt><dd>1000 × 1000</dd>" in text
+    assert (
+        "<dt>Mapped</dt><dd>size: asked 1000x1000, served made at 1008x1008, "
+        "resized to 1000x1000</dd>"
+    ) in text
+    assert generation.images.get().width == 1000
+
+
+def test_a_run_served_as_asked_lists_nothing_mapped(signed_in, user):
+    generation = finished_generation(user)
+
+    text = signed_in.get(reverse("studio:generation", args=[generation.pk])).text
+
+    assert generation.mapped == []
+    assert "<dt>Mapped</dt>" not in text
+
+
 def test_delete_removes_the_job_from_history_with_its_files(
     signed_in, user, django_capture_on_commit_callbacks
 ):

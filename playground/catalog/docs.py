@@ -1,17 +1,21 @@
 """The reference sections of a model's page, built from the catalog data and the provider adapters.
 
 Nothing here is written per model: the parameter tables come from the model's `docs` data, the
-size presets from its `sizes`, and the normalization table from the adapters' parameter tables
-(the ones `Provider.translate` applies), so the page says what the gateway does.
+size presets from its `sizes`, what each provider takes from its offering's capabilities (the
+data `gateway/fit.py` fits requests to), and the normalization table from the adapters' parameter
+tables (the ones `Provider.translate` applies), so the page says what the gateway does.
 """
 
 from dataclasses import dataclass, replace
+from typing import Any
 
+from playground.gateway.fit import Asked, Unfit, offering_fit
 from playground.providers.base import GATEWAY_PARAMETERS, Behaviour, Param
 from playground.providers.registry import PROVIDER_CLASSES, configured_providers, demo_provider
 
+from .capabilities import Capabilities, ParamSpec
 from .models import ImageModel, Mode, ordered_tiers, parse_pixels
-from .selectors import ModelEntry
+from .selectors import ModelEntry, PricedOffering
 
 PARAMETER_GROUPS = {
     "core": "Core parameters",
@@ -53,15 +57,49 @@ class ParameterGroup:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Made:
+    """What one offering makes of a size preset: `text` as the table shows it, and a `note`
+    (what exact pixels give there, or that it is the offering's nearest size)."""
+
+    text: str
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class SizePreset:
     ratio: str
     resolution: str
     width: int
     height: int
+    made: tuple[Made, ...] = ()  # per offering, in the order of the model's offerings
 
     @property
     def size(self) -> str:
         return f"{self.width}x{self.height}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TakenParam:
+    """One parameter as an offering takes it; `is_taken` False: it has no effect there."""
+
+    name: str
+    is_taken: bool
+    accepted: str = ""
+    default: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OfferingTakes:
+    """What one offering takes: its sizes, input images and parameters, from its capabilities.
+    `is_open`: it has no capabilities data and takes whatever the gateway sends."""
+
+    item: PricedOffering
+    is_open: bool
+    sizes: list[tuple[str, str]]  # the provider's size value and the pixels it makes for it
+    custom: str  # the exact-pixel range, or ""
+    keeps_input_shape: bool
+    images: str
+    params: list[TakenParam]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,9 +158,114 @@ def parameter_groups(rows: list[ParameterRow], parameters: list[dict]) -> list[P
 
 
 def model_parameter_groups(entry: ModelEntry) -> list[ParameterGroup]:
-    parameters = entry.model.docs.get("parameters", [])
+    """The model's parameters; where its offerings give a range or choices for one, the allowed
+    values are what they accept together (beyond them the API answers 400 for this model)."""
+    parameters = [_offered(data, entry) for data in entry.model.docs.get("parameters", [])]
     rows = parameter_rows(parameters, modes=entry.model.modes, providers=entry.providers)
     return parameter_groups(rows, parameters)
+
+
+def _offered(data: dict, entry: ModelEntry) -> dict:
+    """`data` with the values the model's offerings accept for it, per mode of the parameter:
+    the union of their ranges (as `fit.model_check` applies it) or of their choices."""
+    allowed = {}
+    for mode in data["modes"]:
+        specs = [
+            item.offering.takes.params[data["name"]]
+            for item in entry.offerings
+            if mode in item.offering.modes
+            and item.offering.takes.params
+            and data["name"] in item.offering.takes.params
+        ]
+        ranges = [spec for spec in specs if spec.low is not None]
+        choices = [choice for spec in specs for choice in spec.choices]
+        if ranges:
+            low, high = min(s.low for s in ranges), max(s.high for s in ranges)
+            allowed[mode] = f"{low:g}–{high:g}"
+        elif choices:
+            allowed[mode] = ", ".join(map(_value, dict.fromkeys(choices)))
+    if not allowed:
+        return data
+    if len(set(allowed.values())) == 1:
+        return data | {"allowed": next(iter(allowed.values()))}
+    return data | {
+        "allowed": "; ".join(f"{Mode(mode).label}: {text}" for mode, text in allowed.items())
+    }
+
+
+def offerings_take(entry: ModelEntry) -> list[OfferingTakes]:
+    """What each offering of the model takes, for its model page. The parameters listed are the
+    model's documented ones that some offering of it takes, then any others an offering takes;
+    an offering that does not take a documented one shows it as having no effect there
+    (another provider's own flags are left out: they never reach it)."""
+    documented = {data["name"]: data for data in entry.model.docs.get("parameters", [])}
+    offered = dict.fromkeys(
+        name
+        for item in entry.offerings
+        if item.offering.takes.params
+        for name in item.offering.takes.params
+    )
+    names = [name for name in documented if name in offered]
+    names += [name for name in offered if name not in documented]
+    return [_offering_takes(item, names, documented) for item in entry.offerings]
+
+
+def _offering_takes(item: PricedOffering, names: list[str], documented: dict) -> OfferingTakes:
+    offering = item.offering
+    takes: Capabilities = offering.takes
+    is_open = not offering.capabilities
+    params = []
+    for name in [] if is_open else names:
+        spec = takes.params.get(name)
+        data = documented.get(name, {})
+        if spec:
+            accepted, default = _accepted(spec), _value(spec.default)
+            params.append(TakenParam(name=name, is_taken=True, accepted=accepted, default=default))
+        elif (
+            data
+            and set(data["modes"]) & set(offering.modes)
+            and data.get("provider", offering.provider) == offering.provider
+        ):
+            params.append(TakenParam(name=name, is_taken=False))
+    custom = takes.custom
+    return OfferingTakes(
+        item=item,
+        is_open=is_open,
+        sizes=[(name, f"{width}×{height}") for name, (width, height) in takes.sizes.items()],
+        custom=f"{custom.low}–{custom.high} px a side"
+        + (f", each a multiple of {custom.multiple}" if custom.multiple > 1 else "")
+        if custom and not is_open
+        else "",
+        keeps_input_shape=takes.follows_input is not None and not is_open,
+        images=_images(takes.max_images),
+        params=params,
+    )
+
+
+def _accepted(spec: ParamSpec) -> str:
+    if spec.choices:
+        return ", ".join(map(_value, spec.choices))
+    if spec.low is not None:
+        return f"{spec.low:g}–{spec.high:g}"
+    if isinstance(spec.default, bool):
+        return "true, false"
+    return "any value"
+
+
+def _images(count: int) -> str:
+    if count == 0:
+        return "none (text to image only)"
+    return "1" if count == 1 else f"up to {count}"
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def api_parameter_groups(
@@ -144,14 +287,49 @@ def api_parameter_groups(
     return parameter_groups(rows, definitions)
 
 
-def size_presets(model: ImageModel) -> list[SizePreset]:
+def size_presets(model: ImageModel, *, offerings: list[PricedOffering] = ()) -> list[SizePreset]:
+    """The model's presets, each with what every one of `offerings` makes of it."""
     presets = []
     for resolution, ratios in ordered_tiers(model.sizes).items():
         for ratio, pixels in ratios.items():
             width, height = parse_pixels(pixels)
-            preset = SizePreset(ratio=ratio, resolution=resolution, width=width, height=height)
+            made = tuple(
+                _made(item.offering.takes, item.offering.modes, width, height) for item in offerings
+            )
+            preset = SizePreset(
+                ratio=ratio, resolution=resolution, width=width, height=height, made=made
+            )
             presets.append(preset)
     return presets
+
+
+def _made(takes: Capabilities, modes: list[str], width: int, height: int) -> Made:
+    """What an offering makes of a preset asked by its shape (`aspect_ratio`), and, when that
+    differs, of the same preset asked as exact pixels (`size`), as `fit.offering_fit` decides."""
+    images = 0 if Mode.GENERATE in modes else 1  # an edit-only offering always has an input
+
+    def fit(*, exact: bool):
+        return offering_fit(takes, Asked(width=width, height=height, exact=exact, images=images))
+
+    try:
+        shaped = fit(exact=False)
+    except Unfit as refusal:
+        return Made(text="not served", note=refusal.message)
+    if takes.follows_input is not None and shaped.size_name == takes.follows_input:
+        return Made(text="the input's shape")
+    made = f"{shaped.width} × {shaped.height}"
+    if any(entry["param"] == "size" for entry in shaped.mapped):
+        return Made(text=made, note="its nearest size")
+    exact = fit(exact=True)
+    if exact.resize:
+        return Made(
+            text=made,
+            note=f'with size "{width}x{height}": made at {exact.width} × {exact.height}, '
+            f"shrunk to {width} × {height}",
+        )
+    if (exact.width, exact.height) != (shaped.width, shaped.height):
+        return Made(text=made, note=f'with size "{width}x{height}": {exact.width} × {exact.height}')
+    return Made(text=made)
 
 
 def normalization_table(entry: ModelEntry, *, names: list[str]) -> NormalizationTable:
@@ -184,6 +362,8 @@ def normalization_table(entry: ModelEntry, *, names: list[str]) -> Normalization
 
 
 def _allowed(data: dict) -> str:
+    if "allowed" in data:
+        return data["allowed"]
     if "choices" in data:
         return ", ".join(data["choices"])
     if "min" in data and "max" in data:

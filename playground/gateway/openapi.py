@@ -3,7 +3,9 @@
 from .schemas import MAX_N, MAX_PROMPT_CHARS, MAX_SEED, OUTPUT_FORMATS, RESPONSE_FORMATS
 
 ERROR_STATUSES = {
-    "400": "A parameter is missing or invalid (`param` names it).",
+    "400": "A parameter is missing or invalid (`param` names it); `provider_rejected`: every "
+    "provider refused the input (the first refusal's message and `param`); `moderation_blocked`: "
+    "the provider's safety filter withheld every image (nothing is charged).",
     "401": "The API key is missing, wrong, revoked or expired.",
     "402": "The balance, or the key's spend limit, does not cover the request.",
     "404": "Unknown model or generation.",
@@ -55,6 +57,33 @@ _COMMON_PARAMETERS = {
         "format": "uri",
         "description": "With `Prefer: respond-async`, called with the generation when it ends.",
     },
+}
+
+
+MAPPED = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["param", "asked", "served"],
+        "properties": {
+            "param": {"type": "string", "examples": ["size"]},
+            "asked": {"type": "string", "examples": ["1024x1024"]},
+            "served": {
+                "type": "string",
+                "examples": ["1:1 made at 1328x1328, resized to 1024x1024"],
+            },
+        },
+    },
+    "description": "What the provider that served the request did not take as asked: a size "
+    "mapped to one it makes, a value clamped into its range, a parameter it does not take (not "
+    "sent). Present only when something was mapped.",
+}
+SIZE_MADE = {
+    "type": "string",
+    "description": "The pixels of the images handed back, 'WxH'. When exact pixels were asked "
+    "for and the provider made the same shape larger, the gateway shrank its images to them; "
+    "otherwise this is what the provider made.",
+    "examples": ["1664x928"],
 }
 
 
@@ -236,7 +265,8 @@ def document(*, server_url: str) -> dict:
                         "created": {"type": "integer"},
                         "data": {"type": "array", "items": _ref("Image")},
                         "output_format": {"type": "string"},
-                        "size": {"type": "string"},
+                        "size": SIZE_MADE,
+                        "mapped": MAPPED,
                     },
                 },
                 "Generation": {
@@ -259,6 +289,7 @@ def document(*, server_url: str) -> dict:
                         "created": {"type": "integer"},
                         "cost": {"type": "string", "description": "Dollars charged."},
                         "data": {"type": "array", "items": _ref("Image")},
+                        "mapped": MAPPED,
                         "error": {"type": "object"},
                     },
                 },

@@ -49,11 +49,17 @@ def seconds_between(start: datetime | None, end: datetime | None) -> str:
 
 @register.filter
 def parameter_rows(generation: Generation) -> list[tuple[str, str]]:
-    """The parameters of a run, as label and value, leaving out the ones not set."""
+    """The parameters of a run, as label and value, leaving out the ones not set; the size is
+    the pixels of the images handed back, and what the provider that served the run did not
+    take as asked follows as "Mapped" rows."""
     params = generation.params
     rows = [
         ("Mode", generation.get_mode_display()),
         ("Size", f"{generation.width} × {generation.height}"),
+        *(
+            ("Mapped", f"{entry['param']}: asked {entry['asked']}, served {entry['served']}")
+            for entry in generation.mapped or []
+        ),
         ("Images", str(generation.n)),
         ("Seed", str(generation.seed)),
         ("Format", str(params.get("output_format", "png")).upper()),
