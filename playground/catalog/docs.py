@@ -13,7 +13,7 @@ from playground.gateway.fit import Asked, Unfit, offering_fit
 from playground.providers.base import GATEWAY_PARAMETERS, Behaviour, Param
 from playground.providers.registry import PROVIDER_CLASSES, configured_providers, demo_provider
 
-from .capabilities import Capabilities, ParamSpec
+from .capabilities import Capabilities, ParamSpec, accepted_ranges
 from .models import ImageModel, Mode, ordered_tiers, parse_pixels
 from .selectors import ModelEntry, PricedOffering
 
@@ -170,20 +170,19 @@ def _offered(data: dict, entry: ModelEntry) -> dict:
     the union of their ranges (as `fit.model_check` applies it) or of their choices."""
     allowed = {}
     for mode in data["modes"]:
-        specs = [
-            item.offering.takes.params[data["name"]]
-            for item in entry.offerings
-            if mode in item.offering.modes
-            and item.offering.takes.params
-            and data["name"] in item.offering.takes.params
-        ]
-        ranges = [spec for spec in specs if spec.low is not None]
-        choices = [choice for spec in specs for choice in spec.choices]
-        if ranges:
-            low, high = min(s.low for s in ranges), max(s.high for s in ranges)
+        takes = [item.offering.takes for item in entry.offerings if mode in item.offering.modes]
+        ranges = accepted_ranges(takes)
+        choices = dict.fromkeys(
+            choice
+            for capabilities in takes
+            if capabilities.params and data["name"] in capabilities.params
+            for choice in capabilities.params[data["name"]].choices
+        )
+        if data["name"] in ranges:
+            low, high = ranges[data["name"]]
             allowed[mode] = f"{low:g}–{high:g}"
         elif choices:
-            allowed[mode] = ", ".join(map(_value, dict.fromkeys(choices)))
+            allowed[mode] = ", ".join(map(_value, choices))
     if not allowed:
         return data
     if len(set(allowed.values())) == 1:

@@ -6,10 +6,11 @@ The request is first resolved to target pixels (`normalize.resolve_size`). For e
 - **Size.** For an edit that named no size, the offering's "keep the input's shape". Else a
   listed size with the target pixels or, for a request that named a shape rather than pixels,
   a listed size of the same shape and about the same scale (the provider's own pixels); else
-  the target pixels as they are, when the offering takes exact pixels in that range (`custom`). Otherwise it is *mapped*:
-  exact pixels clamped and rounded into the offering's range, else the listed size nearest in
-  shape, else the input's shape. When the caller asked for exact pixels and the offering makes
-  the same shape larger, the gateway shrinks the result to the pixels asked for (`resize`).
+  the target pixels as they are, when the offering takes exact pixels in that range (`custom`).
+  Otherwise it is *mapped*: exact pixels clamped and rounded into the offering's range, else the
+  listed size nearest in shape, else the input's shape. When the caller asked for exact pixels
+  and the offering makes the same shape larger, the gateway shrinks the result to the pixels
+  asked for (`resize`).
 - **Parameters.** A value in the offering's range is sent as it is; one outside is clamped
   (mapped); a value an offering's choices lack, or more input images than it takes, means the
   offering cannot serve the request. A parameter the offering does not take is not sent, and
