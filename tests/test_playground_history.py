@@ -95,16 +95,17 @@ def test_a_generation_page_lists_what_the_provider_mapped(signed_in, user):
     ]
     Generation.objects.filter(pk=generation.pk).update(mapped=mapped)
 
-    text = signed_in.get(reverse("studio:generation", args=[generation.pk])).text
+    for page in ("studio:generation", "accounts:generation"):
+        text = signed_in.get(reverse(page, args=[generation.pk])).text
 
-    assert "<dt>Size</dt><dd>1024 × 1024</dd>" in text
-    assert (
-        "<dt>Mapped</dt><dd>size: asked 1024x1024, served 1:1 made at 1328x1328, "
-        "resized to 1024x1024</dd>"
-    ) in text
-    assert "<dt>Mapped</dt><dd>acceleration: asked high, served not taken here: not sent</dd>" in (
-        text
-    )
+        assert "<dt>Size</dt><dd>1024 × 1024" in text
+        assert (
+            "<dt>Mapped</dt><dd>size: asked 1024x1024, served 1:1 made at 1328x1328, "
+            "resized to 1024x1024</dd>"
+        ) in text
+        assert (
+            "<dt>Mapped</dt><dd>acceleration: asked high, served not taken here: not sent</dd>"
+        ) in text
 
 
 def test_a_run_served_mapped_shows_the_pixels_handed_back_and_why(signed_in, user):

@@ -105,6 +105,14 @@ class Generation(models.Model):
         return self.provider == DemoProvider.slug
 
     @property
+    def mapped_notes(self) -> list[str]:
+        """What the provider that served it did not take as asked, one line each."""
+        return [
+            f"{entry['param']}: asked {entry['asked']}, served {entry['served']}"
+            for entry in self.mapped
+        ]
+
+    @property
     def duration_seconds(self) -> float | None:
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()

@@ -56,10 +56,7 @@ def parameter_rows(generation: Generation) -> list[tuple[str, str]]:
     rows = [
         ("Mode", generation.get_mode_display()),
         ("Size", f"{generation.width} × {generation.height}"),
-        *(
-            ("Mapped", f"{entry['param']}: asked {entry['asked']}, served {entry['served']}")
-            for entry in generation.mapped or []
-        ),
+        *(("Mapped", note) for note in generation.mapped_notes),
         ("Images", str(generation.n)),
         ("Seed", str(generation.seed)),
         ("Format", str(params.get("output_format", "png")).upper()),
