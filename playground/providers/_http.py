@@ -4,6 +4,9 @@ Every failure leaves here as a `ProviderError`: connection errors, timeouts, 5xx
 misconfigured key), malformed JSON and missing fields are `ProviderUnavailable`; 429 is
 `ProviderRateLimited` with `retry_after`; 400/422 are `ProviderRejected` with the provider's reason.
 The API key is never part of a message, even when a provider echoes it back.
+
+Input images go inline as data URIs up to the adapter's `inline_max_bytes`; larger ones go
+through its `upload` to the provider's storage, and the input names them by URL.
 """
 
 import asyncio
@@ -44,6 +47,8 @@ class HttpProvider(Provider):
     auth_scheme: ClassVar[str] = "Bearer"
     poll_interval: ClassVar[float] = 1.0  # seconds between two status calls
     max_wait: ClassVar[float] = 600.0  # seconds a job may take before we give up on it
+    # Input images larger than this many bytes go through `upload`; None sends every image inline.
+    inline_max_bytes: ClassVar[int | None] = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.base_url}>"
@@ -59,18 +64,35 @@ class HttpProvider(Provider):
         **request: Any,
     ) -> Any:
         """The parsed JSON answer of one authenticated call; anything else raises."""
+        response, body = await self.send(client, method, url, ok=ok, headers=headers, **request)
+        if body is None:
+            raise ProviderUnavailable(
+                f"{self.label} sent an answer that is not JSON", status=response.status_code
+            )
+        return body
+
+    async def send(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        ok: Iterable[int] = (200, 201, 202),
+        headers: Mapping[str, str] | None = None,
+        is_authenticated: bool = True,
+        **request: Any,
+    ) -> tuple[httpx.Response, Any]:
+        """One call and its JSON body (None when it has none); a failed call raises.
+
+        `is_authenticated=False` sends no key, for URLs that carry their own signature (a
+        storage upload URL), so the key never reaches a host other than the provider's API."""
+        auth = {"Authorization": f"{self.auth_scheme} {self.api_key}"} if is_authenticated else {}
         try:
             # Each read has the client's timeout, and so has the whole answer: a provider that
             # drips its answer a byte at a time must not hold the job for as long as it likes.
             async with asyncio.timeout(client.timeout.read):
                 response = await client.request(
-                    method,
-                    url,
-                    headers={
-                        "Authorization": f"{self.auth_scheme} {self.api_key}",
-                        **(headers or {}),
-                    },
-                    **request,
+                    method, url, headers={**auth, **(headers or {})}, **request
                 )
         except (httpx.TimeoutException, TimeoutError) as exc:
             raise ProviderUnavailable(f"{self.label} did not answer in time") from exc
@@ -84,11 +106,7 @@ class HttpProvider(Provider):
             body = None
         if response.status_code not in ok:
             raise self.error(response.status_code, body, response.headers)
-        if body is None:
-            raise ProviderUnavailable(
-                f"{self.label} sent an answer that is not JSON", status=response.status_code
-            )
-        return body
+        return response, body
 
     def error(self, status: int, body: Any, headers: Mapping[str, str]) -> ProviderError:
         """The error for a failed call: `status` from HTTP (or from the body, for APIs that
@@ -153,6 +171,29 @@ class HttpProvider(Provider):
                     f"{self.label} did not finish the job within {self.max_wait:g} s"
                 )
             await asyncio.sleep(self.poll_interval)
+
+    async def image_refs(self, images: Iterable[bytes], client: httpx.AsyncClient) -> list[str]:
+        """What the provider is sent for each input image, in order: a data URI, or for an image
+        larger than `inline_max_bytes` the URL `upload` gives it. Uploads run at once; when one
+        fails, the others are cancelled and its error is raised."""
+
+        async def ref(image: bytes) -> str:
+            if self.inline_max_bytes is None or len(image) <= self.inline_max_bytes:
+                return data_uri(image)
+            return await self.upload(image, client)
+
+        tasks = [asyncio.ensure_future(ref(image)) for image in images]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+
+    async def upload(self, image: bytes, client: httpx.AsyncClient) -> str:
+        """Put one input image in the provider's storage and give the URL that names it in an
+        input; adapters that set `inline_max_bytes` implement it."""
+        raise NotImplementedError
 
     @staticmethod
     def public_values(job: ProviderJob) -> dict[str, Any]:
@@ -240,3 +281,9 @@ def image_type(data: bytes) -> str:
 
 def data_uri(data: bytes) -> str:
     return f"data:{image_type(data)};base64,{base64.b64encode(data).decode()}"
+
+
+def file_name(mime: str) -> str:
+    """A name for an uploaded input image of this MIME type (input.png, input.jpeg, ...)."""
+    subtype = mime.partition("/")[2].split(";")[0].split("+")[0]
+    return f"input.{subtype or 'bin'}"

@@ -3,13 +3,20 @@
 Only the URLs fal returns on submit are used afterwards: status, result and cancel live under
 `owner/app` without the model id's subpath, so building them from the model id would break every
 subpath model.
+
+Input images over 256 KiB go to fal's storage first, as fal's clients upload files: `POST
+{storage}/storage/upload/initiate?storage_type=fal-cdn-v3` with the key and `{content_type,
+file_name}` answers `{upload_url, file_url}`; the bytes are PUT to the signed `upload_url` without
+the key, and `file_url` is the input. Smaller images go inline as data URIs.
 """
 
+import json
+import os
 from typing import Any, ClassVar
 
 import httpx
 
-from ._http import HttpProvider, data_uri
+from ._http import HttpProvider, file_name, image_type
 from .base import (
     Behaviour,
     Param,
@@ -23,6 +30,9 @@ from .base import (
 )
 
 NATIVE_FORMATS = ("png", "jpeg")
+# Asks fal to delete an uploaded input after a day (the header fal-js sends on initiate); a job
+# has read its inputs long before (`max_wait`).
+UPLOAD_LIFECYCLE = json.dumps({"expiration_duration_seconds": 24 * 60 * 60})
 HANDLE_URLS = ("status_url", "response_url", "cancel_url")
 
 
@@ -35,6 +45,9 @@ class FalProvider(HttpProvider):
     auth_scheme = "Key"
     poll_interval = 0.5
     max_images_per_call = 4
+    inline_max_bytes = 256 * 1024
+    storage_url_env: ClassVar[str] = "FAL_STORAGE_BASE_URL"
+    default_storage_url: ClassVar[str] = "https://rest.fal.ai"
 
     parameters: ClassVar[dict[str, Param]] = {
         "prompt": Param(Behaviour.PASSTHROUGH),
@@ -47,7 +60,8 @@ class FalProvider(HttpProvider):
         "image": Param(
             Behaviour.CONVERTED,
             "image_urls",
-            "URLs of fal's storage (data URIs when small); image_url on one-image endpoints",
+            "data URIs up to 256 KiB, larger images uploaded to fal's storage and sent by URL; "
+            "image_url on one-image endpoints",
         ),
         "mask": Param(Behaviour.IGNORED, note="the Qwen edit endpoints take no mask"),
         "output_format": Param(
@@ -63,7 +77,23 @@ class FalProvider(HttpProvider):
         "sync_mode": Param(Behaviour.PASSTHROUGH, note="images come back as data URIs"),
     }
 
+    def __init__(self, *, api_key: str = "", base_url: str = "", storage_url: str = ""):
+        super().__init__(api_key=api_key, base_url=base_url)
+        self.storage_url = (storage_url or self.default_storage_url).rstrip("/")
+
+    @classmethod
+    def from_environment(cls) -> "FalProvider | None":
+        provider = super().from_environment()
+        if provider is None:
+            return None
+        return cls(
+            api_key=provider.api_key,
+            base_url=provider.base_url,
+            storage_url=os.environ.get(cls.storage_url_env, ""),
+        )
+
     async def submit(self, job: ProviderJob, client: httpx.AsyncClient) -> dict[str, Any]:
+        refs = await self.image_refs(job.images, client)
         body = self.translate(
             self.public_values(job),
             {
@@ -72,7 +102,7 @@ class FalProvider(HttpProvider):
                     if job.size_name is None
                     else job.size_name
                 ),
-                "image": lambda images: [data_uri(image) for image in images],
+                "image": lambda images: refs,
                 "output_format": lambda fmt: fmt if fmt in NATIVE_FORMATS else "png",
             },
         )
@@ -85,6 +115,29 @@ class FalProvider(HttpProvider):
             "request_id": self.field(answer, "request_id", kind=str),
             **{name: self.field(answer, name, kind=str) for name in HANDLE_URLS},
         }
+
+    async def upload(self, image: bytes, client: httpx.AsyncClient) -> str:
+        mime = image_type(image)
+        answer = await self.call(
+            client,
+            "POST",
+            f"{self.storage_url}/storage/upload/initiate",
+            params={"storage_type": "fal-cdn-v3"},
+            json={"content_type": mime, "file_name": file_name(mime)},
+            headers={"X-Fal-Object-Lifecycle": UPLOAD_LIFECYCLE},
+        )
+        upload_url = self.field(answer, "upload_url", kind=str)
+        file_url = self.field(answer, "file_url", kind=str)
+        await self.send(
+            client,
+            "PUT",
+            upload_url,
+            ok=(200, 201, 204),
+            is_authenticated=False,
+            content=image,
+            headers={"Content-Type": mime},
+        )
+        return file_url
 
     async def wait(
         self,

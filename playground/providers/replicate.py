@@ -2,13 +2,17 @@
 
 The create call asks Replicate to hold the answer for a few seconds (`Prefer: wait=N`), so fast
 models finish in one round trip; otherwise `urls.get` is polled until a terminal status.
+
+Input images over 256 KiB are uploaded first (`POST /v1/files`, multipart field `content`) and
+sent as the file's `urls.get`; smaller ones go inline as data URIs, as Replicate's HTTP API
+reference advises ("Use a data URL when you have a small file <= 256kb").
 """
 
 from typing import Any, ClassVar
 
 import httpx
 
-from ._http import HttpProvider, data_uri
+from ._http import HttpProvider, file_name, image_type
 from .base import (
     Behaviour,
     Param,
@@ -35,6 +39,7 @@ class ReplicateProvider(HttpProvider):
     default_base_url = "https://api.replicate.com"
     poll_interval = 0.5
     prefer_wait: ClassVar[int] = 5  # seconds Replicate may hold the create call (1..60)
+    inline_max_bytes = 256 * 1024
 
     parameters: ClassVar[dict[str, Param]] = {
         "prompt": Param(Behaviour.PASSTHROUGH),
@@ -49,8 +54,8 @@ class ReplicateProvider(HttpProvider):
         "image": Param(
             Behaviour.CONVERTED,
             "image",
-            "a file uploaded to Replicate (a data URI when small); a list where the model "
-            "takes several",
+            "data URIs up to 256 KiB, larger images uploaded to Replicate's files API and sent "
+            "by URL; a list where the model takes several",
         ),
         "mask": Param(Behaviour.IGNORED, note="the Qwen models here take no mask"),
         "output_format": Param(
@@ -67,13 +72,12 @@ class ReplicateProvider(HttpProvider):
     }
 
     async def submit(self, job: ProviderJob, client: httpx.AsyncClient) -> dict[str, Any]:
+        refs = await self.image_refs(job.images, client)
         body = self.translate(
             self.public_values(job),
             {
                 "size": lambda size: CUSTOM if job.size_name is None else job.size_name,
-                "image": lambda images: (
-                    [data_uri(image) for image in images] if job.image_list else data_uri(images[0])
-                ),
+                "image": lambda images: refs if job.image_list else refs[0],
                 "output_format": lambda fmt: OUTPUT_FORMATS.get(fmt, "png"),
             },
         )
@@ -97,6 +101,16 @@ class ReplicateProvider(HttpProvider):
         if prediction.get("status") in TERMINAL:
             handle["done"] = {key: prediction.get(key) for key in ("status", "output", "error")}
         return handle
+
+    async def upload(self, image: bytes, client: httpx.AsyncClient) -> str:
+        mime = image_type(image)
+        answer = await self.call(
+            client,
+            "POST",
+            f"{self.base_url}/v1/files",
+            files={"content": (file_name(mime), image, mime)},
+        )
+        return self.field(answer, "urls", "get", kind=str)
 
     async def wait(
         self,

@@ -4,9 +4,15 @@ Submit at `POST /{owner}/{app}[/{path}]` with `Authorization: Key ...`; status, 
 only at `/{owner}/{app}/requests/{id}[/status|/cancel]` (the subpath form 404s, as the real queue
 does not serve it). Status answers 202 while IN_QUEUE / IN_PROGRESS and 200 once COMPLETED; a
 failed run is COMPLETED with `error` / `error_type`, and its result is a 422 `detail` list.
+
+Storage, at `storage_url` (`{url}/rest`, fal's rest.fal.ai): `POST /storage/upload/initiate` with
+the key and `{content_type, file_name}` answers `{upload_url, file_url}`; the bytes are PUT to the
+signed `upload_url`, which refuses a key; `file_url` serves them to anyone and may be an input.
 """
 
 import re
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from .schema import (
@@ -52,12 +58,16 @@ MODELS: dict[str, dict[str, Field]] = {
     "fal-ai/qwen-image-edit-plus": EDIT_MANY,
     "fal-ai/qwen-image-edit-2509": EDIT_MANY,
 }
+SIGNATURE = "fake-signature"  # what the fake signs its upload URLs with
 ERROR_TYPES = {503: "runner_scheduling_failure", 504: "request_timeout"}
 REQUEST = r"/(?P<app>[^/]+/[^/]+)/requests/(?P<request_id>[^/]+)"
+UPLOAD = r"/upload/(?P<upload_id>\w+)"
+MEDIA = r"/media/files/(?P<upload_id>\w+)/(?P<name>[\w.-]+)"
 
 
 class FalFake(FakeServer):
-    """Routes: "submit", "status", "result", "cancel", "file".
+    """Routes: "submit", "status", "result", "cancel", "file"; storage: "initiate", "upload",
+    "media".
 
     `models` maps model ids to input schemas; `job_error_type` is the `error_type` of jobs failed
     through `job_error`.
@@ -70,10 +80,15 @@ class FalFake(FakeServer):
     def __init__(self, *, api_key: str = "fal-fake-key", models: dict | None = None):
         self.models: dict[str, dict[str, Field]] = dict(models or MODELS)
         self.job_error_type = "content_policy_violation"
+        self._pending: dict[str, tuple[str, str]] = {}  # initiated uploads: content type, name
         super().__init__(api_key=api_key)
 
     def routes(self) -> list[Route]:
         return [
+            # Before "submit", whose pattern takes any POST path.
+            Route("POST", re.compile(r"/rest/storage/upload/initiate"), "initiate", self._initiate),
+            Route("PUT", re.compile(UPLOAD), "upload", self._upload, public=True),
+            Route("GET", re.compile(MEDIA), "media", self._media, public=True),
             Route("GET", re.compile(REQUEST + "/status"), "status", self._status),
             Route("PUT", re.compile(REQUEST + "/cancel"), "cancel", self._cancel),
             Route("GET", re.compile(REQUEST), "result", self._result),
@@ -97,7 +112,7 @@ class FalFake(FakeServer):
         if problems := validate(schema, request.json):
             return _invalid(problems)
         data = request.json
-        width, height = _output_size(data)
+        width, height = _output_size(data, self.inline_input)
         image_format = data.get("output_format", "png")
         make = self.image_data_uri if data.get("sync_mode") else self.image_url
         outputs = [make(width, height, image_format) for _ in range(data.get("num_images", 1))]
@@ -165,7 +180,7 @@ class FalFake(FakeServer):
                     422,
                     {"detail": [{"loc": ["body"], "msg": job.error, "type": self.job_error_type}]},
                 )
-        width, height = _output_size(job.input)
+        width, height = _output_size(job.input, self.inline_input)
         image_format = job.input.get("output_format", "png")
         return json_reply(
             200,
@@ -207,19 +222,65 @@ class FalFake(FakeServer):
             "cancel_url": f"{base}/cancel",
         }
 
+    @property
+    def storage_url(self) -> str:
+        """The base URL of the fake's storage API (FAL_STORAGE_BASE_URL)."""
+        return f"{self.url}/rest"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return super().env | {"FAL_STORAGE_BASE_URL": self.storage_url}
+
+    @property
+    def adapter_options(self) -> dict[str, str]:
+        return {"storage_url": self.storage_url}
+
+    def _initiate(self, request: Recorded) -> Reply:
+        data = request.json
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(name), str) for name in ("content_type", "file_name")
+        ):
+            return self.error_reply(422, "content_type and file_name are required")
+        upload_id = uuid.uuid4().hex
+        self._pending[upload_id] = (data["content_type"], data["file_name"])
+        return json_reply(
+            200,
+            {
+                "upload_url": f"{self.url}/upload/{upload_id}?signature={SIGNATURE}",
+                "file_url": f"{self.url}/media/files/{upload_id}/{data['file_name']}",
+            },
+        )
+
+    def _upload(self, request: Recorded, upload_id: str) -> Reply:
+        """The signed upload URL: like a cloud bucket's, it refuses any other credential."""
+        pending = self._pending.get(upload_id)
+        if pending is None or request.query.get("signature") != SIGNATURE:
+            return Reply(403, b"SignatureDoesNotMatch", content_type="text/plain")
+        if "authorization" in request.headers:
+            return Reply(400, b"Credentials in both header and query", content_type="text/plain")
+        content_type, name = pending
+        self.store_input(f"{self.url}/media/files/{upload_id}/{name}", content_type, request.body)
+        return Reply(200)
+
+    def _media(self, request: Recorded, upload_id: str, name: str) -> Reply:
+        stored = self.inputs.get(f"{self.url}/media/files/{upload_id}/{name}")
+        if stored is None:
+            return Reply(404, b"Not Found", content_type="text/plain")
+        return Reply(200, stored[1], content_type=stored[0])
+
 
 def _app(model: str) -> str:
     return "/".join(model.split("/")[:2])
 
 
-def _output_size(data: dict[str, Any]) -> tuple[int, int]:
+def _output_size(data: dict[str, Any], inline: Callable[[Any], Any]) -> tuple[int, int]:
     size = data.get("image_size")
     if isinstance(size, dict):
         return size["width"], size["height"]
     if size is not None:
         return FAL_IMAGE_SIZES[size]
     first = data.get("image_url") or (data.get("image_urls") or [None])[0]
-    return input_size(first, FAL_IMAGE_SIZES["landscape_4_3"])
+    return input_size(inline(first), FAL_IMAGE_SIZES["landscape_4_3"])
 
 
 def _invalid(problems: list[Problem]) -> Reply:

@@ -102,7 +102,11 @@ def replicate(replicate_fake, provider_env, fast_polling) -> ReplicateFake:
 def adapter_for(fake: FakeServer, *, api_key: str | None = None) -> Provider:
     """The adapter of `fake`'s protocol, pointed at it, with `api_key` (default: the right one)."""
     cls = ADAPTERS[type(fake)]
-    return cls(api_key=fake.api_key if api_key is None else api_key, base_url=fake.base_url)
+    return cls(
+        api_key=fake.api_key if api_key is None else api_key,
+        base_url=fake.base_url,
+        **fake.adapter_options,
+    )
 
 
 def make_job(**fields: Any) -> ProviderJob:

@@ -4,9 +4,17 @@ Official-model creates at `POST /v1/models/{owner}/{name}/predictions` (201 + pr
 `GET /v1/predictions/{id}`, cancels at `POST /v1/predictions/{id}/cancel`. `Prefer: wait[=n]`
 holds the create until the job could finish (at most n s, and at most `wait_cap`); if it did,
 the answer is already `succeeded`, else `starting`. Errors are RFC 7807 problem bodies.
+
+Files: `POST /v1/files` takes multipart/form-data with the file in field `content` (and an optional
+`metadata` JSON part) and answers 201 with the file, whose `urls.get` (`/v1/files/{id}`, served with
+the key) a prediction may take as an image input.
 """
 
+import hashlib
+import json
 import re
+import uuid
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -79,6 +87,7 @@ STATUSES = {
 }
 MAX_WAIT_SECONDS = 60
 TIMESTAMP = "2026-01-01T00:00:00.000Z"
+EXPIRES = "2026-01-02T00:00:00.000Z"  # files expire a day after they are created
 
 
 class ReplicateFake(FakeServer):
@@ -108,6 +117,8 @@ class ReplicateFake(FakeServer):
             ),
             Route("GET", re.compile(prediction), "get", self._get),
             Route("POST", re.compile(prediction + "/cancel"), "cancel", self._cancel),
+            Route("POST", re.compile(r"/v1/files"), "upload", self._upload),
+            Route("GET", re.compile(r"/v1/files/(?P<file_id>\w+)"), "uploaded", self._uploaded),
         ]
 
     def error_reply(self, status: int, message: str, *, retry_after: str | None = None) -> Reply:
@@ -140,7 +151,7 @@ class ReplicateFake(FakeServer):
         if problems:
             return _invalid(problems)
         data = body["input"]
-        width, height = _output_size(data)
+        width, height = _output_size(data, self.inline_input)
         image_format = data.get("output_format", "webp")
         job = self.new_job(model, data, [self.image_url(width, height, image_format)])
         wait = _prefer_wait(request.headers.get("prefer", ""))
@@ -192,6 +203,41 @@ class ReplicateFake(FakeServer):
             },
         }
 
+    def _upload(self, request: Recorded) -> Reply:
+        parts = request.parts("content")
+        if not parts or parts[0].filename is None:
+            return self.error_reply(400, "The form field 'content' must hold a file.")
+        content = parts[0]
+        metadata = request.parts("metadata")
+        md5 = hashlib.md5(content.data, usedforsecurity=False).hexdigest()  # Replicate's etag
+        file_id = uuid.uuid4().hex
+        url = f"{self.url}/v1/files/{file_id}"
+        self.store_input(url, content.content_type, content.data)
+        return json_reply(
+            201,
+            {
+                "id": file_id,
+                "name": content.filename,
+                "content_type": content.content_type,
+                "size": len(content.data),
+                "etag": md5,
+                "checksums": {
+                    "sha256": hashlib.sha256(content.data).hexdigest(),
+                    "md5": md5,
+                },
+                "metadata": json.loads(metadata[0].data) if metadata else {},
+                "created_at": TIMESTAMP,
+                "expires_at": EXPIRES,
+                "urls": {"get": url},
+            },
+        )
+
+    def _uploaded(self, request: Recorded, file_id: str) -> Reply:
+        stored = self.inputs.get(f"{self.url}/v1/files/{file_id}")
+        if stored is None:
+            return self.error_reply(404, "The requested file was not found.")
+        return Reply(200, stored[1], content_type=stored[0])
+
 
 def _prefer_wait(prefer: str) -> float | None:
     """Seconds asked for by `Prefer: wait` or `Prefer: wait=n`, None without it."""
@@ -202,13 +248,13 @@ def _prefer_wait(prefer: str) -> float | None:
     return None
 
 
-def _output_size(data: dict[str, Any]) -> tuple[int, int]:
+def _output_size(data: dict[str, Any], inline: Callable[[Any], Any]) -> tuple[int, int]:
     ratio = data.get("aspect_ratio", "match_input_image" if "image" in data else "1:1")
     if ratio == "custom":
         return data.get("width", 1024), data.get("height", 1024)
     if ratio == "match_input_image":
         image = data["image"]
-        return input_size(image[0] if isinstance(image, list) else image, (1024, 1024))
+        return input_size(inline(image[0] if isinstance(image, list) else image), (1024, 1024))
     return RATIO_SIZES[ratio]
 
 

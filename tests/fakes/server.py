@@ -19,6 +19,9 @@ Scripting, from any thread:
   `job_error` makes jobs fail with that message.
 - `wait_for(predicate)`: block until `predicate()` holds, re-checked after every request and
   every change of a job.
+
+Input images uploaded to a fake's storage are kept in `inputs` (URL -> content type, bytes);
+`inline_input(ref)` turns such a URL into the data URI of its bytes, for the size logic.
 """
 
 import base64
@@ -201,6 +204,7 @@ class FakeServer:
         self.logs: tuple[str, ...] = ()
         self.job_error: str | None = None
         self.crashes: list[str] = []  # tracebacks of requests the fake itself failed on
+        self.inputs: dict[str, tuple[str, bytes]] = {}  # uploaded input images by their URL
         self.url = ""
         files = Route("GET", re.compile(r"/files/(?P<name>[\w.-]+)"), "file", self._file, True)
         self._routes = [*self.routes(), files]
@@ -258,6 +262,11 @@ class FakeServer:
     def env(self) -> dict[str, str]:
         """The environment that points the real adapter at this fake."""
         return {self.key_env: self.api_key, self.base_url_env: self.base_url}
+
+    @property
+    def adapter_options(self) -> dict[str, str]:
+        """Further arguments of the adapter's constructor that point it at this fake."""
+        return {}
 
     # Scripting
 
@@ -357,6 +366,20 @@ class FakeServer:
         with self._changed:
             self._files[name] = (width, height, image_format, next(self._counter))
         return f"{self.url}/files/{name}"
+
+    def store_input(self, url: str, content_type: str, data: bytes) -> None:
+        with self._changed:
+            self.inputs[url] = (content_type, data)
+            self._changed.notify_all()
+
+    def inline_input(self, ref: Any) -> Any:
+        """An input image as the fakes read it: an upload to this fake becomes the data URI of
+        its bytes, anything else (a data URI, another URL) is returned as it is."""
+        stored = self.inputs.get(ref) if isinstance(ref, str) else None
+        if stored is None:
+            return ref
+        content_type, data = stored
+        return f"data:{content_type};base64,{base64.b64encode(data).decode()}"
 
     def image_bytes(self, width: int, height: int, image_format: str) -> bytes:
         return self._render((width, height, image_format, next(self._counter)))
