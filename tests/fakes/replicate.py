@@ -70,6 +70,7 @@ _OUTPUT: dict[str, Field] = {
 class Model:
     schema: dict[str, Field]
     default_ratio: str | None  # the aspect_ratio when none is sent; None: the input's shape
+    img2img: bool = False  # an optional input image whose aspect ratio the output keeps
 
 
 MODEL_SCHEMAS: dict[str, Model] = {
@@ -92,6 +93,7 @@ MODEL_SCHEMAS: dict[str, Model] = {
             "extra_lora_scale": ListOf(Number()),
         },
         "16:9",
+        img2img=True,
     ),
     # Version 47c060e8: seven ratios and custom, width and height 256-2048 in steps of 16.
     "qwen/qwen-image-2512": Model(
@@ -108,6 +110,7 @@ MODEL_SCHEMAS: dict[str, Model] = {
             "strength": Number(0, 1),
         },
         "16:9",
+        img2img=True,
     ),
     # Version a072e0d1: no size at all, the output keeps the input's shape.
     "qwen/qwen-image-edit": Model(
@@ -305,7 +308,8 @@ def _output_size(data: dict[str, Any], model: Model | None) -> tuple[int, int] |
         size = (data["width"], data["height"])
     else:
         size = RATIO_SIZES[ratio]
-    if first is not None:  # img2img: the input's aspect ratio at the pixels asked for
+    if first is not None and model is not None and model.img2img:
+        # The input's aspect ratio at the pixels the size asked for.
         return shaped(input_size(first, size), size[0] * size[1], 16)
     return size
 
