@@ -228,11 +228,6 @@ class PixelSize(Field):
         return "invalid_value", "size should be 'auto' or WIDTHxHEIGHT", {"expected": "WxH"}
 
 
-@dataclass(frozen=True)
-class Anything(Field):
-    pass
-
-
 def validate(schema: Mapping[str, Field], data: Any) -> list[Problem]:
     if not isinstance(data, dict):
         return [Problem("", "model_type", "Input should be a valid object")]
