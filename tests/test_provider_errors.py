@@ -25,16 +25,28 @@ from tests.fakes.server import FakeServer
 pytestmark = pytest.mark.usefixtures("fast_polling")
 
 KEY = "sk-DISTINCTIVE-7f3a9c0e5b-do-not-leak"
-MODELS = {
-    FalFake: "fal-ai/qwen-image",
-    ReplicateFake: "qwen/qwen-image",
-    Qwen2512Fake: "qwen-image-2512",
-    OpenAIFake: "qwen-image",
+# A job each service takes, as the gateway builds it: its model and a size it accepts.
+JOBS = {
+    FalFake: {"model_id": "fal-ai/qwen-image"},
+    ReplicateFake: {
+        "model_id": "qwen/qwen-image",
+        "size_name": "1:1",
+        "width": 1328,
+        "height": 1328,
+        "image_list": False,
+    },
+    Qwen2512Fake: {
+        "model_id": "qwen-image-2512",
+        "size_name": "1024*1024",
+        "width": 1024,
+        "height": 1024,
+    },
+    OpenAIFake: {"model_id": "qwen-image"},
 }
 POLL_ROUTES = {FalFake: "status", ReplicateFake: "get", Qwen2512Fake: "status"}
 
 
-@pytest.fixture(params=list(MODELS), ids=lambda cls: cls.__name__)
+@pytest.fixture(params=list(JOBS), ids=lambda cls: cls.__name__)
 def fake(request):
     with request.param(api_key=KEY) as fake:
         yield fake
@@ -52,7 +64,7 @@ def queue_fake(request):
 def failure(fake: FakeServer, *, timeout: float = 5.0, api_key: str = KEY) -> ProviderError:
     """The error the adapter raises for one job against `fake`; the key must be in none of it."""
     provider = adapter_for(fake, api_key=api_key)
-    job = make_job(model_id=MODELS[type(fake)])
+    job = make_job(**JOBS[type(fake)])
     with pytest.raises(ProviderError) as caught:
         run(lambda client: provider.generate(job, client), timeout=timeout)
     error = caught.value

@@ -58,7 +58,7 @@ def test_text_to_image_translates_the_parameters(fal_fake):
         "num_inference_steps": 12,
         "acceleration": "regular",
         "enable_safety_checker": False,
-        "loras": [{"path": "https://example.com/style.safetensors", "scale": 0.5}],  # unknown
+        "loras": [{"path": "https://example.com/style.safetensors", "scale": 0.5}],  # as sent
     }
     assert [image.seed for image in result.images] == [7, 7]
     assert result.request_id in fal_fake.jobs
@@ -66,6 +66,33 @@ def test_text_to_image_translates_the_parameters(fal_fake):
         assert image.url.startswith(f"{fal_fake.url}/files/")
         picture = Image.open(io.BytesIO(httpx.get(image.url).content))
         assert (picture.format, picture.size) == ("PNG", (320, 240))
+
+
+def test_a_size_name_is_sent_as_fals_preset_and_made_at_its_pixels(fal_fake):
+    result = generate(fal_fake, width=1024, height=576, size_name="landscape_16_9")
+
+    [submit] = fal_fake.requests_to("submit")
+    assert submit.json["image_size"] == "landscape_16_9"
+    [image] = result.images
+    assert Image.open(io.BytesIO(httpx.get(image.url).content)).size == (1024, 576)
+
+
+def test_no_size_name_sends_no_image_size(fal_fake):
+    source = factories.png_bytes(width=40, height=30)
+
+    result = generate(
+        fal_fake,
+        model_id="fal-ai/qwen-image-edit",
+        images=(source,),
+        image_list=False,
+        size_name="",
+    )
+
+    [submit] = fal_fake.requests_to("submit")
+    assert "image_size" not in submit.json
+    [image] = result.images
+    width, height = Image.open(io.BytesIO(httpx.get(image.url).content)).size
+    assert abs(width / height - 4 / 3) < 0.02  # the input's shape
 
 
 def test_progress_reports_queue_positions_then_logs(fal_fake):
@@ -101,10 +128,10 @@ def test_multi_image_edit_sends_data_uris_as_image_urls(fal_fake):
     assert len(result.images) == 1
 
 
-def test_single_image_edit_endpoint_gets_image_url(fal_fake):
+def test_one_image_endpoint_gets_image_url(fal_fake):
     source = factories.png_bytes()
 
-    generate(fal_fake, model_id="fal-ai/qwen-image-edit", images=(source,))
+    generate(fal_fake, model_id="fal-ai/qwen-image-edit", images=(source,), image_list=False)
 
     [submit] = fal_fake.requests_to("submit")
     assert decode_data_uri(submit.json["image_url"]) == source
@@ -124,6 +151,7 @@ def test_subpath_models_are_polled_only_at_the_urls_fal_returned(fal_fake):
         fal_fake,
         model_id="fal-ai/qwen-image/image-to-image",
         images=(factories.png_bytes(),),
+        image_list=False,
         params={"strength": 0.6},
     )
 
@@ -200,6 +228,61 @@ def test_unknown_and_mistyped_fields_are_rejected_with_fals_reason(fal_fake):
     message = str(caught.value)
     assert "body.bogus_flag: Extra inputs are not permitted" in message
     assert "body.num_inference_steps: Input should be a valid integer" in message
+    assert caught.value.param == "bogus_flag"
+
+
+@pytest.mark.parametrize(
+    ("model_id", "params", "param", "reason"),
+    [
+        ("fal-ai/qwen-image", {"num_inference_steps": 251}, "num_inference_steps", "250"),
+        ("fal-ai/qwen-image-2512", {"num_inference_steps": 51}, "num_inference_steps", "50"),
+        ("fal-ai/qwen-image", {"cfg_scale": 20.5}, "cfg_scale", "20"),
+        ("fal-ai/qwen-image-2512", {"use_turbo": True}, "use_turbo", "Extra inputs"),
+    ],
+)
+def test_a_value_outside_the_endpoints_schema_is_rejected_naming_the_public_param(
+    fal_fake, model_id, params, param, reason
+):
+    with pytest.raises(ProviderRejected) as caught:
+        generate(fal_fake, model_id=model_id, params=params)
+
+    assert (caught.value.status, caught.value.param) == (422, param)
+    assert reason in str(caught.value)
+    assert fal_fake.jobs == {}
+
+
+def test_the_edit_endpoints_take_their_own_image_field_and_accelerations(fal_fake):
+    source = factories.png_bytes()
+    one = {"model_id": "fal-ai/qwen-image-edit", "images": (source,)}
+
+    with pytest.raises(ProviderRejected, match=r"body\.image_url: Field required"):
+        generate(fal_fake, **one)  # a list where the endpoint takes one image
+    with pytest.raises(ProviderRejected, match=r"body\.acceleration") as caught:
+        generate(fal_fake, **one, image_list=False, params={"acceleration": "high"})
+    assert caught.value.param == "acceleration"
+    with pytest.raises(ProviderRejected, match=r"body\.image_urls: Field required"):
+        generate(
+            fal_fake, model_id="fal-ai/qwen-image-edit-plus", images=(source,), image_list=False
+        )
+
+
+def test_images_the_safety_checker_flags_come_back_black_and_marked(fal_fake):
+    fal_fake.flag_next_nsfw(images={1})
+
+    result = generate(fal_fake, n=2)
+
+    assert [image.flagged for image in result.images] == [False, True]
+    flagged = Image.open(io.BytesIO(httpx.get(result.images[1].url).content))
+    assert flagged.convert("RGB").getpixel((0, 0)) == (0, 0, 0)
+    assert [image.flagged for image in generate(fal_fake).images] == [False]  # only the next
+
+
+def test_the_checker_flags_nothing_when_turned_off(fal_fake):
+    fal_fake.flag_next_nsfw()
+
+    result = generate(fal_fake, params={"enable_safety_checker": False})
+
+    assert [image.flagged for image in result.images] == [False]
 
 
 def test_an_unknown_model_is_unavailable_not_rejected(fal_fake):

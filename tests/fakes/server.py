@@ -16,7 +16,8 @@ Scripting, from any thread:
   `release()` (or `stop()`) sends the rest at once.
 - `hold_jobs()` / `release_jobs()`: jobs do not finish while held; `delay` (seconds) makes each
   job take that long; `queue_position` and `logs` script what status polls report;
-  `job_error` makes jobs fail with that message.
+  `job_error` makes jobs fail with that message. A fake may add its provider's own knobs
+  (`flag_next_nsfw` on fal and Replicate).
 - `wait_for(predicate)`: block until `predicate()` holds, re-checked after every request and
   every change of a job.
 
@@ -55,7 +56,9 @@ CONTENT_TYPES = {
     "jpg": "image/jpeg",
     "webp": "image/webp",
 }
-COLOURS = ((230, 90, 60), (60, 140, 220), (90, 190, 110), (240, 200, 70))
+Colour = tuple[int, int, int]
+ImageSpec = tuple[int, int, str, Colour]  # width, height, format, colour
+COLOURS: tuple[Colour, ...] = ((230, 90, 60), (60, 140, 220), (90, 190, 110), (240, 200, 70))
 
 
 @dataclass(frozen=True)
@@ -212,8 +215,8 @@ class FakeServer:
         self._hung: list[Fault] = []
         self._jobs_released = threading.Event()
         self._jobs_released.set()
-        self._files: dict[str, tuple[int, int, str, int]] = {}
-        self._rendered: dict[tuple[int, int, str, int], bytes] = {}
+        self._files: dict[str, ImageSpec] = {}
+        self._rendered: dict[ImageSpec, bytes] = {}
         self._changed = threading.Condition()
         self._counter = itertools.count()
         self._server: ThreadingHTTPServer | None = None
@@ -360,11 +363,14 @@ class FakeServer:
             self._changed.notify_all()
             return job.phase
 
-    def image_url(self, width: int, height: int, image_format: str) -> str:
-        """The URL of a result image this fake serves (rendered when first fetched)."""
+    def image_url(
+        self, width: int, height: int, image_format: str, *, colour: Colour | None = None
+    ) -> str:
+        """The URL of a result image this fake serves (rendered when first fetched), of one
+        colour: `colour`, or the next of `COLOURS`."""
         name = f"{uuid.uuid4().hex}.{image_format}"
         with self._changed:
-            self._files[name] = (width, height, image_format, next(self._counter))
+            self._files[name] = (width, height, image_format, colour or self._next_colour())
         return f"{self.url}/files/{name}"
 
     def store_input(self, url: str, content_type: str, data: bytes) -> None:
@@ -381,11 +387,15 @@ class FakeServer:
         content_type, data = stored
         return f"data:{content_type};base64,{base64.b64encode(data).decode()}"
 
-    def image_bytes(self, width: int, height: int, image_format: str) -> bytes:
-        return self._render((width, height, image_format, next(self._counter)))
+    def image_bytes(
+        self, width: int, height: int, image_format: str, *, colour: Colour | None = None
+    ) -> bytes:
+        return self._render((width, height, image_format, colour or self._next_colour()))
 
-    def image_data_uri(self, width: int, height: int, image_format: str) -> str:
-        data = self.image_bytes(width, height, image_format)
+    def image_data_uri(
+        self, width: int, height: int, image_format: str, *, colour: Colour | None = None
+    ) -> str:
+        data = self.image_bytes(width, height, image_format, colour=colour)
         return f"data:{CONTENT_TYPES[image_format]};base64,{base64.b64encode(data).decode()}"
 
     # Serving
@@ -458,16 +468,17 @@ class FakeServer:
             return Reply(404, b"Not Found", content_type="text/plain")
         return Reply(200, self._render(spec), content_type=CONTENT_TYPES[spec[2]])
 
-    def _render(self, spec: tuple[int, int, str, int]) -> bytes:
-        """A real image of the spec's size and format; the colour varies from image to image."""
-        width, height, image_format, index = spec
-        key = (width, height, image_format, index % len(COLOURS))
-        if key not in self._rendered:
+    def _next_colour(self) -> Colour:
+        return COLOURS[next(self._counter) % len(COLOURS)]
+
+    def _render(self, spec: ImageSpec) -> bytes:
+        """A real image of the spec's size, format and colour."""
+        if spec not in self._rendered:
+            width, height, image_format, colour = spec
             out = io.BytesIO()
-            image = Image.new("RGB", (width, height), COLOURS[key[3]])
-            image.save(out, format=PILLOW_FORMATS[image_format])
-            self._rendered[key] = out.getvalue()
-        return self._rendered[key]
+            Image.new("RGB", (width, height), colour).save(out, format=PILLOW_FORMATS[image_format])
+            self._rendered[spec] = out.getvalue()
+        return self._rendered[spec]
 
 
 def retry_header(retry_after: str | None) -> dict[str, str]:
