@@ -57,17 +57,9 @@ SAMPLES: dict[str, Any] = {
     "loras": [{"path": "https://example.com/style.safetensors", "scale": 0.5}],
     "lora_weights": "https://example.com/lora.safetensors",
 }
+
+
 # Cases where the fake, following the published schema, makes what the fit cannot predict.
-KNOWN_GAPS = {
-    ("qwen/qwen-image-2512", "edit size=16:9"): (
-        "Replicate's qwen-image-2512 makes an img2img result in the input's aspect ratio "
-        "whatever aspect_ratio says (its schema: 'The aspect ratio of your output will match "
-        "this image'); the offering's capabilities cannot say so for edits only, so the fit "
-        "predicts the 16:9 size it sends"
-    ),
-}
-
-
 @dataclass(frozen=True, kw_only=True)
 class Offer:
     model: str
@@ -177,9 +169,6 @@ CONTRACTS = [
         offer,
         case,
         id=f"{offer.id}[{case.name}]",
-        marks=[pytest.mark.xfail(reason=gap, strict=True)]
-        if (gap := KNOWN_GAPS.get((offer.provider_model_id, case.name)))
-        else [],
     )
     for offer in offers()
     for case in cases(offer)

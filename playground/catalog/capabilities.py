@@ -9,6 +9,7 @@ The data, as written under an offering in `catalog.toml`::
     sizes = {"1:1" = "1328x1328", "16:9" = "1664x928"}   # the provider's size values
     custom = {min = 256, max = 2048, multiple = 16}      # exact pixels in these bounds
     follows_input = "match_input_image"                   # size value for "the input's shape"
+    input_sets_shape = true                               # with an input, always its shape
     max_images = 1
     [models.offerings.capabilities.params]
     negative_prompt = {}
@@ -55,6 +56,8 @@ class Capabilities:
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
     custom: Custom | None = None
     follows_input: str | None = None  # the size value that keeps the input's shape ("": none)
+    # With an input image the provider always keeps its shape, whatever size is sent.
+    input_sets_shape: bool = False
     max_images: int = 0
     # None: takes every parameter the gateway sends (an offering without capabilities data).
     params: dict[str, ParamSpec] | None = None
@@ -73,6 +76,7 @@ class Capabilities:
             if custom
             else None,
             follows_input=data.get("follows_input"),
+            input_sets_shape=data.get("input_sets_shape", False),
             max_images=data.get("max_images", 0),
             params={
                 name: ParamSpec(

@@ -3,7 +3,8 @@
 The request is first resolved to target pixels (`normalize.resolve_size`). For each offering,
 `offering_fit` then picks what to send from the offering's capabilities (catalog data):
 
-- **Size.** For an edit that named no size, the offering's "keep the input's shape". Else a
+- **Size.** For an edit that named no size, the offering's "keep the input's shape" (for any
+  edit, where the provider always keeps it: mapped when a size was asked). Else a
   listed size with the target pixels or, for a request that named a shape rather than pixels,
   a listed size of the same shape and about the same scale (the provider's own pixels); else
   the target pixels as they are, when the offering takes exact pixels in that range (`custom`).
@@ -124,8 +125,11 @@ def _size_fit(
         )
 
     custom = capabilities.custom
-    if asked.follows_input and capabilities.follows_input is not None:
-        return fit(target, capabilities.follows_input)
+    if capabilities.follows_input is not None:
+        if asked.follows_input:
+            return fit(target, capabilities.follows_input)
+        if asked.images and capabilities.input_sets_shape:
+            return fit(target, capabilities.follows_input, "the input image's shape")
     for name, size in capabilities.sizes.items():
         if size == target or (
             not asked.exact and _same_shape(size, target) and _same_scale(size, target)
@@ -158,9 +162,7 @@ def _size_fit(
                 size, name, f"{name} made at {_pixels(size)}, resized to {pixels}", resize=target
             )
         return fit(size, name, f"{name} ({_pixels(size)})")
-    if capabilities.follows_input is not None and asked.images:
-        return fit(target, capabilities.follows_input, "the input image's shape")
-    raise Unfit("takes no size: its images keep the input image's shape", param="size")
+    raise Unfit("takes no size but the input image's shape", param="size")
 
 
 def _in_custom(custom, size: tuple[int, int]) -> bool:
