@@ -188,3 +188,38 @@ def test_when_every_provider_refuses_the_caller_hears_the_first_refusal(
     assert caught.value.body["code"] == "provider_rejected"
     assert "first refusal" in caught.value.body["message"]
     assert factories.balance_micros(user) == START == factories.ledger_sum_micros(user)
+
+
+def test_images_a_safety_filter_withheld_are_left_out_and_not_charged(client, user, fal):
+    fal.flag_next_nsfw(images=[1])
+
+    body = generate(client, model="qwen-image", size="1000x1000", n=3).json()
+
+    assert len(body["data"]) == 2
+    generation = last_generation()
+    assert generation.images.count() == 2
+    per_image = generation.routes[0]["cost_micros"] // 3
+    assert generation.cost_micros == 2 * per_image
+    assert factories.balance_micros(user) == START - 2 * per_image
+
+
+def test_every_image_withheld_is_a_400_that_costs_nothing(client, user, fal, replicate):
+    fal.flag_next_nsfw()
+
+    with pytest.raises(openai.BadRequestError) as caught:
+        generate(client, model="qwen-image")
+
+    assert caught.value.body["code"] == "moderation_blocked"
+    assert replicate.requests_to("create") == []  # another provider would be asked the same
+    assert factories.balance_micros(user) == START == factories.ledger_sum_micros(user)
+
+
+def test_a_replicate_prediction_failed_by_its_safety_checker_is_a_400(client, user, replicate):
+    replicate.flag_next_nsfw()
+
+    with pytest.raises(openai.BadRequestError) as caught:
+        generate(client, model="qwen-image")
+
+    assert caught.value.body["code"] == "moderation_blocked"
+    assert "NSFW" in caught.value.body["message"]
+    assert factories.balance_micros(user) == START
