@@ -336,7 +336,7 @@ def test_sign_up_generate_and_watch_the_job(page: Page, demo_site: Site, steps: 
 
 def test_edit_with_an_uploaded_image(page: Page, demo_site: Site, steps: Steps):
     sign_up(page, demo_site)
-    choose_model(page, "qwen-image-edit:edit")
+    choose_model(page, "qwen-image-edit-plus:edit")  # takes several pictures
     expect(page.get_by_label("Upload images")).to_be_visible()
     steps.shot(page, "edit-model-controls")
 
@@ -371,7 +371,7 @@ def test_edit_with_an_uploaded_image(page: Page, demo_site: Site, steps: Steps):
     steps.shot(page, "edited-image")
 
     card.get_by_role("link", name="Edit this image").click()
-    expect(page.get_by_label("Model")).to_have_value("qwen-image-edit:edit")
+    expect(page.get_by_label("Model")).to_have_value("qwen-image-edit-plus:edit")
     expect(page.locator("input[name=picks]:checked")).to_have_count(1)
     steps.shot(page, "edit-this-image-opens-the-editor")
 

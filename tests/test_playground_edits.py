@@ -35,6 +35,20 @@ def test_edit_with_an_uploaded_image(signed_in, user):
     assert generation.status == Generation.Status.SUCCEEDED
 
 
+def test_more_pictures_than_the_model_takes_is_a_form_error(signed_in, user):
+    response = signed_in.post(
+        reverse("studio:generate"),
+        run_form(
+            model="qwen-image-edit:edit", prompt="x", images=[png_upload(), png_upload("b.png")]
+        ),
+        headers=HTMX,
+    )
+
+    assert "qwen-image-edit takes at most 1 input image (the request has 2)." in response.text
+    assert not Generation.objects.exists()
+    assert factories.balance_micros(user) == factories.START
+
+
 def test_uploads_are_checked_for_type_size_and_content(signed_in, settings):
     def errors(upload):
         response = signed_in.post(

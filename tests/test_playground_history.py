@@ -109,8 +109,8 @@ def test_a_generation_page_lists_what_the_provider_mapped(signed_in, user):
 
 
 def test_a_run_served_mapped_shows_the_pixels_handed_back_and_why(signed_in, user):
-    """qwen-image-2512 edits go to Replicate only, which makes exact pixels in multiples of 16:
-    1000x1000 is made at 1008x1008 and shrunk back."""
+    """qwen-image-2512 edits go to Replicate only, whose image-to-image results keep the input's
+    shape whatever size is asked: a 1000x1000 request of a 64x48 picture comes back 4:3."""
     signed_in.post(
         reverse("studio:generate"),
         run_form(
@@ -118,7 +118,7 @@ def test_a_run_served_mapped_shows_the_pixels_handed_back_and_why(signed_in, use
             aspect_ratio="custom",
             width="1000",
             height="1000",
-            images=[png_upload()],
+            images=[png_upload(width=64, height=48)],
         ),
         headers=HTMX,
     )
@@ -127,12 +127,13 @@ def test_a_run_served_mapped_shows_the_pixels_handed_back_and_why(signed_in, use
     text = signed_in.get(reverse("studio:generation", args=[generation.pk])).text
 
     assert generation.status == Generation.Status.SUCCEEDED
-    assert "<dt>Size</dt><dd>1000 × 1000</dd>" in text
+    width, height = generation.width, generation.height
+    assert abs(width / height - 4 / 3) < 0.01
+    assert (generation.images.get().width, generation.images.get().height) == (width, height)
+    assert f"<dt>Size</dt><dd>{width} × {height}</dd>" in text
     assert (
-        "<dt>Mapped</dt><dd>size: asked 1000x1000, served made at 1008x1008, "
-        "resized to 1000x1000</dd>"
+        "<dt>Mapped</dt><dd>size: asked 1000x1000, served the input image&#x27;s shape</dd>"
     ) in text
-    assert generation.images.get().width == 1000
 
 
 def test_a_run_served_as_asked_lists_nothing_mapped(signed_in, user):

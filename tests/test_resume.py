@@ -75,3 +75,23 @@ def test_a_job_with_a_recent_heartbeat_is_left_alone(
     generation.refresh_from_db()
     assert generation.status == Generation.Status.RUNNING
     assert not LedgerEntry.objects.filter(generation=generation, kind="release").exists()
+
+
+def test_a_job_planned_before_routes_carried_their_fit_is_resumed(
+    user, catalog, fal_fake, provider_env, fast_polling
+):
+    """Routes saved before the gateway fitted requests to offerings hold only the provider, its
+    model id and the cost; such a job still resumes, at the generation's own size."""
+    provider_env(fal_fake)
+    generation = left_by_a_dead_worker(user, fal_fake, heartbeat_age=timedelta(minutes=5))
+    old = [
+        {key: route[key] for key in ("provider", "provider_model_id", "cost_micros")}
+        for route in generation.routes
+    ]
+    Generation.objects.filter(pk=generation.pk).update(routes=old)
+
+    call_command("sweep_generations", stdout=None)
+
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.SUCCEEDED
+    assert factories.balance_micros(user) == factories.ledger_sum_micros(user)

@@ -28,6 +28,7 @@ from typing import Any
 from playground.catalog.capabilities import Capabilities, ParamSpec, accepted_ranges
 
 from .errors import InvalidRequest
+from .normalize import input_shaped
 
 SAME_SHAPE = 0.01  # two sizes whose width:height differ by less than 1% have the same shape
 SAME_SCALE = math.log(2)  # ... and by less than a factor of 2 in area, the same scale
@@ -42,6 +43,7 @@ class Asked:
     exact: bool = False  # the caller gave pixels ("WxH"), not a shape
     follows_input: bool = False  # an edit that named no size: keep the first input's shape
     images: int = 0
+    input_size: tuple[int, int] | None = None  # the first input image's pixels, when known
     params: dict[str, Any] = field(default_factory=dict)  # every parameter sent to providers
 
 
@@ -129,7 +131,9 @@ def _size_fit(
         if asked.follows_input:
             return fit(target, capabilities.follows_input)
         if asked.images and capabilities.input_sets_shape:
-            return fit(target, capabilities.follows_input, "the input image's shape")
+            # The input's shape at about the pixels asked for.
+            made = input_shaped(target, *asked.input_size) if asked.input_size else target
+            return fit(made, capabilities.follows_input, "the input image's shape")
     for name, size in capabilities.sizes.items():
         if size == target or (
             not asked.exact and _same_shape(size, target) and _same_scale(size, target)

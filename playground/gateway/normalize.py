@@ -60,10 +60,10 @@ def is_pixels(size: str | None) -> bool:
     return bool(size and _PIXELS.match(size))
 
 
-def input_shaped(default: tuple[int, int], width: int, height: int) -> tuple[int, int]:
-    """An input image's shape (`width` x `height`) at the pixel count of the model's `default`
-    size: what an edit that names no size asks for."""
-    scale = math.sqrt(default[0] * default[1] / (width * height))
+def input_shaped(area_of: tuple[int, int], width: int, height: int) -> tuple[int, int]:
+    """An input image's shape (`width` x `height`) at the pixel count of `area_of`: for an edit
+    that names no size, the model's default size."""
+    scale = math.sqrt(area_of[0] * area_of[1] / (width * height))
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 

@@ -106,7 +106,14 @@ class _Run:
 
     def __init__(self, generation: Generation):
         self.generation = generation
-        self.routes = [Route(**route) for route in generation.routes]
+        # Routes planned before they carried their fit: the generation's size and parameters.
+        params = generation.params
+        planned = {
+            "width": generation.width,
+            "height": generation.height,
+            "params": {"negative_prompt": params.get("negative_prompt", "")} | params["extra"],
+        }
+        self.routes = [Route(**planned | route) for route in generation.routes]
         self.attempts: list[dict] = list(generation.attempts)  # a resumed run adds to them
         self.handles: list[tuple[Route, dict]] = []  # upstream jobs: (route, provider handle)
         self.last_report: dict | None = None

@@ -163,6 +163,7 @@ def generation_quote(
         exact=is_pixels(request.size),
         follows_input=follows_input,
         images=len(request.images) + len(request.image_urls),
+        input_size=input_size,
         params=({"negative_prompt": request.negative_prompt} if request.negative_prompt else {})
         | request.extra,
     )

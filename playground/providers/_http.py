@@ -54,17 +54,10 @@ class HttpProvider(Provider):
         return f"<{type(self).__name__} {self.base_url}>"
 
     async def call(
-        self,
-        client: httpx.AsyncClient,
-        method: str,
-        url: str | httpx.URL,
-        *,
-        ok: Iterable[int] = (200, 201, 202),
-        headers: Mapping[str, str] | None = None,
-        **request: Any,
+        self, client: httpx.AsyncClient, method: str, url: str | httpx.URL, **request: Any
     ) -> Any:
-        """The parsed JSON answer of one authenticated call; anything else raises."""
-        response, body = await self.send(client, method, url, ok=ok, headers=headers, **request)
+        """The parsed JSON answer of one authenticated call (`send`); anything else raises."""
+        response, body = await self.send(client, method, url, **request)
         if body is None:
             raise ProviderUnavailable(
                 f"{self.label} sent an answer that is not JSON", status=response.status_code
