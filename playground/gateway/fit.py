@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from playground.catalog.capabilities import Capabilities, ParamSpec, accepted_ranges
+from playground.catalog.capabilities import Capabilities, Custom, ParamSpec, accepted_ranges
 
 from .errors import InvalidRequest
 from .normalize import input_shaped
@@ -142,38 +142,28 @@ def _size_fit(
     if custom and _in_custom(custom, target):
         return fit(target, None)
     if custom:
-        made = _into_custom(custom, target, round_up=asked.exact)
-        if (
-            asked.exact
-            and _same_shape(made, target)
-            and made[0] >= target[0]
-            and made[1] >= target[1]
-        ):
-            return fit(made, None, f"made at {_pixels(made)}, resized to {pixels}", resize=target)
-        return fit(made, None, _pixels(made))
-    if capabilities.sizes:
-        name, size = min(
+        name, made = None, _into_custom(custom, target, round_up=asked.exact)
+        label = _pixels(made)
+    elif capabilities.sizes:
+        name, made = min(
             capabilities.sizes.items(),
             key=lambda item: (_shape_distance(item[1], target), _scale_distance(item[1], target)),
         )
-        if (
-            asked.exact
-            and _same_shape(size, target)
-            and size[0] >= target[0]
-            and size[1] >= target[1]
-        ):
-            return fit(
-                size, name, f"{name} made at {_pixels(size)}, resized to {pixels}", resize=target
-            )
-        return fit(size, name, f"{name} ({_pixels(size)})")
-    raise Unfit("takes no size but the input image's shape", param="size")
+        label = f"{name} ({_pixels(made)})"
+    else:
+        raise Unfit("takes no size but the input image's shape", param="size")
+    # Exact pixels asked, the same shape made larger: shrink the result to what was asked.
+    if asked.exact and _same_shape(made, target) and made[0] >= target[0] and made[1] >= target[1]:
+        made_at = f"{name + ' ' if name else ''}made at {_pixels(made)}"
+        return fit(made, name, f"{made_at}, resized to {pixels}", resize=target)
+    return fit(made, name, label)
 
 
-def _in_custom(custom, size: tuple[int, int]) -> bool:
+def _in_custom(custom: Custom, size: tuple[int, int]) -> bool:
     return all(custom.low <= side <= custom.high and side % custom.multiple == 0 for side in size)
 
 
-def _into_custom(custom, size: tuple[int, int], *, round_up: bool) -> tuple[int, int]:
+def _into_custom(custom: Custom, size: tuple[int, int], *, round_up: bool) -> tuple[int, int]:
     """`size` scaled into the custom range keeping its shape, each side a multiple."""
     width, height = size
     scale = min(1.0, custom.high / max(width, height))
