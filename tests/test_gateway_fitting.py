@@ -223,3 +223,10 @@ def test_a_replicate_prediction_failed_by_its_safety_checker_is_a_400(client, us
     assert caught.value.body["code"] == "moderation_blocked"
     assert "NSFW" in caught.value.body["message"]
     assert factories.balance_micros(user) == START
+
+
+def test_a_value_beyond_the_old_global_range_still_names_the_models_range(client, fal):
+    with pytest.raises(openai.BadRequestError) as caught:
+        generate(client, model="qwen-image-2512", extra_body={"num_inference_steps": 600})
+
+    assert "between 1 and 50 for qwen-image-2512" in caught.value.body["message"]

@@ -18,6 +18,10 @@ ERROR_STATUSES = {
     "see `Retry-After`.",
 }
 
+PER_MODEL_RANGE = (
+    "Each model takes the range of its providers (its page lists them); outside it, 400. "
+    "A provider with a narrower range gets the value clamped, said in `mapped`."
+)
 _COMMON_PARAMETERS = {
     "model": {
         "type": "string",
@@ -49,9 +53,9 @@ _COMMON_PARAMETERS = {
         "maximum": 100,
         "description": "Quality kept for jpeg, webp and avif; 100 is the best.",
     },
-    "cfg_scale": {"type": "number", "minimum": 0, "maximum": 50},
+    "cfg_scale": {"type": "number", "description": PER_MODEL_RANGE},
     "strength": {"type": "number", "minimum": 0, "maximum": 1},
-    "num_inference_steps": {"type": "integer", "minimum": 1, "maximum": 500},
+    "num_inference_steps": {"type": "integer", "description": PER_MODEL_RANGE},
     "webhook_url": {
         "type": "string",
         "format": "uri",

@@ -27,9 +27,12 @@ OUTPUT_FORMATS = ("png", "jpeg", "gif", "webp", "avif")
 FORMAT_ALIASES = {"jpg": "jpeg"}
 # OpenAI parameters that mean nothing here; accepted so SDK callers need not strip them.
 IGNORED = frozenset({"user", "stream", "partial_images"})
-# Typed parameters that every provider may take; kept in `extra` once checked.
-NUMBERS = {"cfg_scale": (0.0, 50.0), "strength": (0.0, 1.0)}
-INTEGERS = {"num_inference_steps": (1, 500)}
+# Typed parameters that every provider may take; kept in `extra` once checked. Only strength has
+# a range of its own; the others take the range of the model's offerings (`fit.model_check`), so
+# here they are only bounded to numbers JSON carries exactly.
+JSON_INTEGER = 2**53
+NUMBERS = {"cfg_scale": (-JSON_INTEGER, JSON_INTEGER), "strength": (0.0, 1.0)}
+INTEGERS = {"num_inference_steps": (-JSON_INTEGER, JSON_INTEGER)}
 MAX_URL_CHARS = 2048
 # Parameters passed through to providers are stored as JSON: nested at most this deep.
 MAX_EXTRA_DEPTH = 20
