@@ -9,6 +9,7 @@ import httpx
 import pytest
 from PIL import Image, UnidentifiedImageError
 
+from playground.providers._http import error_field
 from playground.providers.base import (
     ProviderError,
     ProviderRateLimited,
@@ -212,3 +213,21 @@ def test_fakes_can_break_their_result_files(fal_fake_with_image):
     with pytest.raises(UnidentifiedImageError):
         Image.open(io.BytesIO(corrupt.content))
     assert Image.open(io.BytesIO(httpx.get(url).content)).size == (64, 48)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"detail": [{"loc": ["body", "guidance_scale"], "msg": "too high"}]}, "guidance_scale"),
+        ({"detail": [{"loc": ["body"], "msg": "bad"}, {"loc": ["body", "seed"]}]}, "seed"),
+        ({"invalid_fields": [{"field": "input", "type": "required"}]}, None),
+        (
+            {"invalid_fields": [{"field": "input"}, {"field": "input.guidance"}]},
+            "guidance",
+        ),
+        ({"detail": "a sentence"}, None),
+        (None, None),
+    ],
+)
+def test_a_refusal_names_the_first_field_it_is_about(body, field):
+    assert error_field(body) == field

@@ -140,6 +140,13 @@ def test_a_failed_fal_upload_is_unavailable_and_nothing_is_submitted(fal_fake, r
     assert fal_fake.requests_to("submit") == []
 
 
+def test_a_signed_upload_url_refused_is_not_blamed_on_the_key(fal_fake):
+    fal_fake.fail_next(403, on="upload")
+
+    with pytest.raises(ProviderUnavailable, match="refused its own signed URL"):
+        fal_edit(fal_fake, noisy_png())
+
+
 def test_a_fal_upload_answer_without_urls_is_unavailable(fal_fake):
     fal_fake.fail_next(200, on="initiate", body={"file_url": "https://v3.fal.media/x.png"})
 

@@ -98,6 +98,10 @@ class HttpProvider(Provider):
         except ValueError:
             body = None
         if response.status_code not in ok:
+            if not is_authenticated and response.status_code in (401, 403):
+                raise ProviderUnavailable(
+                    f"{self.label} refused its own signed URL", status=response.status_code
+                )
             raise self.error(response.status_code, body, response.headers)
         return response, body
 
@@ -228,17 +232,21 @@ def error_reason(body: Any) -> str:
 
 
 def error_field(body: Any) -> str | None:
-    """The input field a validation error names, from FastAPI's `{"detail": [{"loc": ["body",
-    name]}]}` (fal) or Replicate's `{"invalid_fields": [{"field": "input.name"}]}`."""
+    """The first input field a validation error names, from FastAPI's `{"detail": [{"loc":
+    ["body", name]}]}` (fal) or Replicate's `{"invalid_fields": [{"field": "input.name"}]}`;
+    entries about the whole body (`["body"]`, `"input"`) name none."""
     if not isinstance(body, dict):
         return None
     detail, invalid = body.get("detail"), body.get("invalid_fields")
-    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
-        loc = detail[0].get("loc")
-        return str(loc[-1]) if isinstance(loc, list) and len(loc) > 1 else None
-    if isinstance(invalid, list) and invalid and isinstance(invalid[0], dict):
-        field = str(invalid[0].get("field", ""))
-        return field.removeprefix("input.") if field.startswith("input.") else None
+    entries = [entry for entry in (detail, invalid) if isinstance(entry, list)]
+    for entry in entries[0] if entries else ():
+        if not isinstance(entry, dict):
+            continue
+        loc, field = entry.get("loc"), str(entry.get("field", ""))
+        if isinstance(loc, list) and len(loc) > 1:
+            return str(loc[-1])
+        if field.startswith("input."):
+            return field.removeprefix("input.")
     return None
 
 
