@@ -9,7 +9,8 @@ The request is first resolved to target pixels (`normalize.resolve_size`). For e
   a listed size of the same shape and about the same scale (the provider's own pixels); else
   the target pixels as they are, when the offering takes exact pixels in that range (`custom`).
   Otherwise it is *mapped*: exact pixels clamped and rounded into the offering's range, else the
-  listed size nearest in shape, else the input's shape. When the caller asked for exact pixels
+  listed size nearest in shape; an offering with neither cannot serve a size other than the
+  input's shape. When the caller asked for exact pixels
   and the offering makes the same shape larger, the gateway shrinks the result to the pixels
   asked for (`resize`).
 - **Parameters.** A value in the offering's range is sent as it is; one outside is clamped
