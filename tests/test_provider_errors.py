@@ -167,19 +167,24 @@ def test_no_log_line_carries_the_key(fake, caplog):
 
 
 @pytest.mark.parametrize(
-    ("script", "expected"),
+    ("script", "expected", "timeout"),
     [
-        (lambda fake, route: fake.fail_next(503, on=route), ProviderUnavailable),
-        (lambda fake, route: fake.fail_next(429, on=route, retry_after="3"), ProviderRateLimited),
-        (lambda fake, route: fake.malformed_next(on=route), ProviderUnavailable),
-        (lambda fake, route: fake.hang_next(on=route), ProviderUnavailable),
+        (lambda fake, route: fake.fail_next(503, on=route), ProviderUnavailable, 5.0),
+        (
+            lambda fake, route: fake.fail_next(429, on=route, retry_after="3"),
+            ProviderRateLimited,
+            5.0,
+        ),
+        (lambda fake, route: fake.malformed_next(on=route), ProviderUnavailable, 5.0),
+        # Short enough to end the hang soon, long enough for the submit on a busy machine.
+        (lambda fake, route: fake.hang_next(on=route), ProviderUnavailable, 1.0),
     ],
     ids=["503", "429", "malformed", "hang"],
 )
-def test_faults_while_polling_map_the_same_way(queue_fake, script, expected):
+def test_faults_while_polling_map_the_same_way(queue_fake, script, expected, timeout):
     script(queue_fake, POLL_ROUTES[type(queue_fake)])
 
-    error = failure(queue_fake, timeout=0.2)
+    error = failure(queue_fake, timeout=timeout)
 
     assert type(error) is expected
     assert queue_fake.requests_to(POLL_ROUTES[type(queue_fake)])
