@@ -97,8 +97,7 @@ def model_check(offerings: list[Capabilities], asked: Asked, *, model: str) -> N
     parameter and the model's range: a value some offering takes is served, mapped elsewhere."""
     for name, (low, high) in accepted_ranges(offerings).items():
         value = asked.params.get(name)
-        is_number = isinstance(value, int | float) and not isinstance(value, bool)
-        if is_number and not low <= value <= high:
+        if _is_number(value) and not low <= value <= high:
             raise InvalidRequest(
                 f"'{name}' must be between {low:g} and {high:g} for {model}.", param=name
             )
@@ -109,10 +108,14 @@ def _param_value(spec: ParamSpec, name: str, value: Any) -> Any:
         if value not in spec.choices:
             raise Unfit(f"takes '{name}' as {spec.accepted}", param=name)
         return value
-    if spec.low is not None and isinstance(value, int | float) and not isinstance(value, bool):
+    if spec.low is not None and _is_number(value):
         clamped = min(max(value, spec.low), spec.high)
         return type(value)(clamped) if isinstance(value, int) else clamped
     return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _size_fit(

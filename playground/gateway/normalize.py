@@ -32,7 +32,7 @@ def resolve_size(
     aspect_ratio: str | None = None,
     resolution: str | None = None,
 ) -> tuple[int, int]:
-    if size and size.strip().lower() != "auto":
+    if names_size(size):
         if match := _PIXELS.match(size):
             return _checked_pixels(sizes, int(match[1]), int(match[2]))
         if _RATIO.match(size):
@@ -53,6 +53,11 @@ def resolve_size(
     wanted_ratio = ratio_value(ratio_name, param="size" if size else "aspect_ratio")
     ratio_name = _nearest(tier, ratio_value, wanted_ratio)
     return parse_pixels(tier[ratio_name])
+
+
+def names_size(size: str | None) -> bool:
+    """Whether `size` asks for anything: left out and "auto" do not."""
+    return bool(size) and size.strip().lower() != "auto"
 
 
 def is_pixels(size: str | None) -> bool:

@@ -63,12 +63,11 @@ def route_plan(*, model: ImageModel, mode: str, asked: Asked, n: int) -> list[Ro
         best = routes[0] if routes else None
         return [_as_provider(best, demo_provider(), model)] if best else _refused(model, refusals)
     listed = {offering.provider for offering in offerings}
-    cheapest = min(offerings, key=lambda offering: _cost(offering, asked.width, asked.height, n))
-    routes += [
-        _as_provider(_route(cheapest, ANY, asked, n), provider, model)
-        for provider in configured.values()
-        if provider.serves_every_model and provider.slug not in listed
-    ]
+    upstreams = [p for p in configured.values() if p.serves_every_model and p.slug not in listed]
+    if upstreams:
+        cheapest = min(offerings, key=lambda o: _cost(o, asked.width, asked.height, n))
+        at_list_price = _route(cheapest, ANY, asked, n)
+        routes += [_as_provider(at_list_price, provider, model) for provider in upstreams]
     return routes or _refused(model, refusals)
 
 

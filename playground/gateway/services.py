@@ -29,7 +29,7 @@ from .errors import IdempotencyMismatch, InvalidRequest, NoProvider, NotFound
 from .fetch import FetchRefused, fetch_bytes
 from .fit import Asked
 from .models import Generation
-from .normalize import input_shaped, is_pixels, resolve_size
+from .normalize import input_shaped, is_pixels, names_size, resolve_size
 from .router import Route, route_plan
 from .runner import started
 from .schemas import MAX_SEED, GenerationRequest
@@ -144,9 +144,8 @@ def generation_quote(
             f"{', '.join(model.modes)}.",
             param="model",
         )
-    sized = request.size is not None and request.size.strip().lower() != "auto"
     follows_input = request.mode == Mode.EDIT and not (
-        sized or request.aspect_ratio or request.resolution
+        names_size(request.size) or request.aspect_ratio or request.resolution
     )
     if follows_input:
         width, height = input_shaped(model.default_size, *(input_size or model.default_size))
