@@ -15,6 +15,7 @@ from common import BENCH, PYTHON, ROOT, machine
 RUNS = (
     ("overhead", ()),
     ("concurrency", ()),
+    ("concurrency", ("--stream",)),
     ("emulated_n", ()),
     ("conversion", ()),
     ("peer", ()),

@@ -429,6 +429,7 @@ class Target:
     method: str = "POST"
     body: dict | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    expect: bytes = b""  # what a good answer's body holds (a stream's last event), if anything
 
     @property
     def address(self) -> tuple[str, int]:
@@ -445,13 +446,14 @@ async def timed(connection: Connection, target: Target, timeout: float) -> Sampl
     headers = {"Content-Type": "application/json", **target.headers} if body else target.headers
     started = time.perf_counter()
     try:
-        status, _, _ = await asyncio.wait_for(
+        status, _, answer = await asyncio.wait_for(
             connection.request(target.method, target.full_path, body, headers), timeout
         )
     except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
         connection.close()
         return Sample(started, time.perf_counter() - started, 0, type(exc).__name__)
-    return Sample(started, time.perf_counter() - started, status)
+    error = "" if target.expect in answer else f"no {target.expect.decode()!r} in the answer"
+    return Sample(started, time.perf_counter() - started, status, error)
 
 
 async def closed_loop(

@@ -7,6 +7,8 @@ no Django, database or ledger), whose wall time is what no gateway on this stack
 
     python bench/concurrency.py              one ASGI worker, SQLite
     python bench/concurrency.py --scale-out  two ASGI workers on PostgreSQL and Redis
+    python bench/concurrency.py --stream     the same, each generation streamed (server-sent
+                                             events, keep-alive lines while waiting); no floor
 """
 
 import argparse
@@ -43,6 +45,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--delay", type=float, default=10.0, help="seconds the provider takes")
     parser.add_argument("--scale-out", action="store_true")
+    parser.add_argument("--stream", action="store_true")
     args = parser.parse_args()
     workers = 2 if args.scale_out else 1
     with stack("concurrency") as running:
@@ -51,13 +54,16 @@ def main() -> None:
         key = prepare(env, openai_offering=True)
         site = uvicorn(running, env, workers=workers)
         server = running.processes[-1]
+        body = {"model": "qwen-image", "prompt": PROMPT, "size": "1024x1024"}
         target = Target(
             site,
             "/v1/images/generations",
-            body={"model": "qwen-image", "prompt": PROMPT, "size": "1024x1024"},
+            body=body | ({"stream": True, "response_format": "b64_json"} if args.stream else {}),
             headers={"Authorization": f"Bearer {key}"},
+            expect=b"event: image_generation.completed" if args.stream else b"",
         )
-        floor_wall = None if args.scale_out else run_floor(running, env, target, args.requests)
+        with_floor = not (args.scale_out or args.stream)
+        floor_wall = run_floor(running, env, target, args.requests) if with_floor else None
         warm_up(target)
         pids = (lambda: server.workers()) if workers > 1 else (lambda: [server.pid])
         with PeakRss(pids) as rss:
@@ -120,7 +126,8 @@ def report(
         f"{workers} uvicorn worker(s), {setup}; provider delay {args.delay:g} s.",
         f"Failures: {failures(samples)}. Process logs: {LOGS / 'concurrency'}/.",
     ]
-    title = "Target 2: 1,000 concurrent generations" + (" (scale-out)" if args.scale_out else "")
+    title = "Target 2: 1,000 concurrent " + ("streams" if args.stream else "generations")
+    title += " (scale-out)" if args.scale_out else ""
     finish(table(title, rows, notes))
 
 

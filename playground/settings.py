@@ -278,3 +278,7 @@ CARD_CACHE_SECONDS = min(300, STORAGE_URL_EXPIRY_SECONDS // 4)
 # Calls to a provider: attempts on one provider before failing over, and the first backoff.
 PROVIDER_ATTEMPTS = env_int("PROVIDER_ATTEMPTS", 2)
 PROVIDER_RETRY_WAIT_SECONDS = float(env_str("PROVIDER_RETRY_WAIT_SECONDS", "0.5"))
+
+# A streamed generation (`"stream": true`) writes a comment line this often while it waits, so
+# that proxies with idle timeouts keep the connection.
+STREAM_KEEPALIVE_SECONDS = float(env_str("STREAM_KEEPALIVE_SECONDS", "15"))

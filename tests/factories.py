@@ -3,6 +3,8 @@
 import io
 import itertools
 import socket
+import threading
+import time
 
 import httpx
 import openai
@@ -135,3 +137,12 @@ def database_url() -> str:
     user, password = settings_dict["USER"], settings_dict["PASSWORD"]
     host, port, name = settings_dict["HOST"], settings_dict["PORT"], settings_dict["NAME"]
     return f"postgres://{user}:{password}@{host}:{port}/{name}"
+
+
+def wait_until_finished(generation: Generation, timeout: float = 10) -> Generation:
+    """`generation` once it has finished (or `timeout` seconds passed), read again."""
+    deadline = time.monotonic() + timeout
+    while not generation.is_finished and time.monotonic() < deadline:
+        threading.Event().wait(0.02)
+        generation.refresh_from_db()
+    return generation

@@ -3,7 +3,6 @@ the wire, failover, retries, the circuit breaker, refunds and cancellation."""
 
 import asyncio
 import threading
-import time
 
 import httpx
 import openai
@@ -33,14 +32,6 @@ def client(live_server, api_key):
 
 def last_generation() -> Generation:
     return Generation.objects.latest("created_at")
-
-
-def wait_until_finished(generation: Generation, timeout: float = 10) -> Generation:
-    deadline = time.monotonic() + timeout
-    while not generation.is_finished and time.monotonic() < deadline:
-        threading.Event().wait(0.02)
-        generation.refresh_from_db()
-    return generation
 
 
 def test_parameters_are_translated_on_the_wire_and_unknown_ones_pass_through(client, fal):
@@ -166,7 +157,7 @@ def test_a_caller_that_goes_away_cancels_the_upstream_job_and_pays_nothing(
         )
 
     fal.wait_for(lambda: fal.requests_to("cancel"), timeout=10)
-    generation = wait_until_finished(last_generation())
+    generation = factories.wait_until_finished(last_generation())
     assert generation.status == Generation.Status.CANCELLED
     assert factories.balance_micros(user) == 1_000_000 == factories.ledger_sum_micros(user)
 

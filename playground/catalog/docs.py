@@ -23,6 +23,7 @@ PARAMETER_GROUPS = {
     "media": "Input images",
     "output": "Output and delivery",
     "advanced": "Generation controls",
+    "openai": "OpenAI's own parameters",
     "provider": "Provider flags",
 }
 

@@ -55,7 +55,7 @@ def gallery_draw(item: GalleryItem) -> Path:
     job = ProviderJob(
         model_id="gallery", prompt=item.prompt, width=item.width, height=item.height, seed=item.seed
     )
-    with Image.open(io.BytesIO(draw(job))) as picture:
+    with Image.open(io.BytesIO(draw(job)[-1])) as picture:
         height = round(item.height * THUMBNAIL_WIDTH / item.width)
         thumbnail = picture.resize((THUMBNAIL_WIDTH, height), Image.Resampling.LANCZOS)
     path = STATIC_DIR / item.static_path

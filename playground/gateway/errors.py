@@ -50,6 +50,17 @@ class GatewayError(Exception):
         if retry_after is not None:
             self.retry_after = retry_after
 
+    def envelope(self) -> dict:
+        """OpenAI's error body."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
 
 class InvalidRequest(GatewayError):
     status = 400
@@ -159,12 +170,4 @@ def generation_error(*, code: str, message: str, param: str = "") -> GatewayErro
 def error_response(exc: Exception) -> JsonResponse:
     """OpenAI's envelope for one of `CALLER_ERRORS`."""
     error = as_gateway_error(exc)
-    body = {
-        "error": {
-            "message": error.message,
-            "type": error.type,
-            "param": error.param,
-            "code": error.code,
-        }
-    }
-    return with_retry_after(JsonResponse(body, status=error.status), error.retry_after)
+    return with_retry_after(JsonResponse(error.envelope(), status=error.status), error.retry_after)

@@ -16,7 +16,9 @@ The request is first resolved to target pixels (`normalize.resolve_size`). For e
 - **Parameters.** A value in the offering's range is sent as it is; one outside is clamped
   (mapped); a value an offering's choices lack, or more input images than it takes, means the
   offering cannot serve the request. A parameter the offering does not take is not sent, and
-  said (mapped).
+  said (mapped), unless the value is what every image model does anyway (`IMPLIED`: an opaque
+  background, its own quality); a transparent background (`NEEDS_TAKER`) is made only where the
+  offering takes `background`.
 
 What was mapped is kept as `{"param", "asked", "served"}` entries: the answer and the
 playground's details show them.
@@ -33,6 +35,11 @@ from .normalize import input_shaped
 
 SAME_SHAPE = 0.01  # two sizes whose width:height differ by less than 1% have the same shape
 SAME_SCALE = math.log(2)  # ... and by less than a factor of 2 in area, the same scale
+# OpenAI's values that an offering without the parameter serves as asked: it makes opaque
+# images at its own quality, with its own safety filter.
+IMPLIED = {"background": ("opaque", "auto"), "quality": ("auto",), "moderation": ("auto",)}
+# Values only an offering that takes the parameter can serve.
+NEEDS_TAKER = {"background": ("transparent",)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,7 +89,13 @@ def offering_fit(capabilities: Capabilities, asked: Asked) -> Fit:
     params = {}
     for name, value in asked.params.items():
         if not capabilities.takes(name):
-            mapped.append(_entry(name, value, "not taken here: not sent"))
+            if value in NEEDS_TAKER.get(name, ()):
+                raise Unfit(
+                    f"cannot make {name} {value!r}: no provider of it here takes '{name}'",
+                    param=name,
+                )
+            if value not in IMPLIED.get(name, ()):
+                mapped.append(_entry(name, value, "not taken here: not sent"))
             continue
         spec = capabilities.params.get(name) if capabilities.params is not None else None
         sent = _param_value(spec, name, value) if spec else value

@@ -144,6 +144,15 @@ def encode(
     )
 
 
+def has_alpha(data: bytes) -> bool:
+    """Whether the image carries transparency (read from its header, nothing decoded)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.has_transparency_data
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise CorruptImage(f"the provider returned an unreadable image ({exc})") from exc
+
+
 @dataclass(frozen=True, kw_only=True)
 class StoredImage:
     name: str

@@ -1,6 +1,14 @@
 """The OpenAPI 3.1 document of `/v1/`, served at `/v1/openapi.json`."""
 
-from .schemas import MAX_N, MAX_PROMPT_CHARS, MAX_SEED, OUTPUT_FORMATS, RESPONSE_FORMATS
+from .schemas import (
+    CHOICES,
+    MAX_N,
+    MAX_PARTIAL_IMAGES,
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    OUTPUT_FORMATS,
+    RESPONSE_FORMATS,
+)
 
 ERROR_STATUSES = {
     "400": "A parameter is missing or invalid (`param` names it); `provider_rejected`: every "
@@ -61,6 +69,29 @@ _COMMON_PARAMETERS = {
         "format": "uri",
         "description": "With `Prefer: respond-async`, called with the generation when it ends.",
     },
+    "stream": {
+        "type": "boolean",
+        "default": False,
+        "description": "Answer with server-sent events, as OpenAI streams images.",
+    },
+    "partial_images": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": MAX_PARTIAL_IMAGES,
+        "default": 0,
+        "description": "With `stream`: previews to send, where the provider gives them.",
+    },
+    **{
+        name: {
+            "type": "string",
+            "enum": list(choices),
+            "description": "Passed to providers that take it; elsewhere left out (see `mapped`)."
+            + (" `transparent` where none takes it: 400." if name == "background" else ""),
+        }
+        for name, choices in CHOICES.items()
+    },
+    "user": {"type": "string", "description": "Accepted; never sent to a provider."},
+    "safety_identifier": {"type": "string", "description": "Accepted; never sent to a provider."},
 }
 
 
@@ -125,7 +156,12 @@ _HEADERS = [
 ]
 
 _IMAGES_SUCCESS = {
-    "200": {"description": "The images.", "content": _json(_ref("ImagesResponse"))},
+    "200": {
+        "description": "The images; with `stream`, server-sent events `image_generation.*` "
+        "(edits: `image_edit.*`): `partial_image`, then one `completed` per image, or `error`.",
+        "content": _json(_ref("ImagesResponse"))
+        | {"text/event-stream": {"schema": {"type": "string"}}},
+    },
     "202": {"description": "Accepted (respond-async).", "content": _json(_ref("Generation"))},
 }
 
@@ -270,6 +306,11 @@ def document(*, server_url: str) -> dict:
                         "data": {"type": "array", "items": _ref("Image")},
                         "output_format": {"type": "string"},
                         "size": SIZE_MADE,
+                        "background": {"enum": ["transparent", "opaque"]},
+                        "quality": {
+                            "type": "string",
+                            "description": "Present when the provider took `quality`.",
+                        },
                         "mapped": MAPPED,
                     },
                 },
@@ -293,6 +334,10 @@ def document(*, server_url: str) -> dict:
                         "created": {"type": "integer"},
                         "cost": {"type": "string", "description": "Dollars charged."},
                         "data": {"type": "array", "items": _ref("Image")},
+                        "output_format": {"type": "string"},
+                        "size": SIZE_MADE,
+                        "background": {"enum": ["transparent", "opaque"]},
+                        "quality": {"type": "string"},
                         "mapped": MAPPED,
                         "error": {"type": "object"},
                     },

@@ -23,15 +23,28 @@ async def images_body(generation: Generation) -> dict:
         else:
             url = urljoin(generation.params["base_url"], image.file.url)
             data.append({"url": url, "revised_prompt": None})
-    body = {
-        "created": int(generation.created_at.timestamp()),
-        "data": data,
-        "output_format": generation.params["output_format"],
-        "size": f"{generation.width}x{generation.height}",  # the pixels handed back
-    }
+    body = {"created": int(generation.created_at.timestamp()), "data": data}
+    body |= image_facts(generation, size=(generation.width, generation.height))
     if generation.mapped:
         body["mapped"] = generation.mapped
     return body
+
+
+def image_facts(generation: Generation, *, size: tuple[int, int]) -> dict:
+    """What OpenAI's answers say of the images besides the data: the pixels handed back, the
+    format, the background and, when a provider took it, the quality. (`usage` counts
+    OpenAI's tokens, which these providers do not have: it is left out.)"""
+    extra = generation.params["extra"]
+    facts = {
+        "size": f"{size[0]}x{size[1]}",
+        "output_format": generation.params["output_format"],
+        # The runner hands back a transparent image only for "transparent", and always then.
+        "background": "transparent" if extra.get("background") == "transparent" else "opaque",
+    }
+    not_sent = {entry["param"] for entry in generation.mapped or ()}
+    if extra.get("quality", "auto") != "auto" and "quality" not in not_sent:
+        facts["quality"] = extra["quality"]
+    return facts
 
 
 async def status_body(generation: Generation) -> dict:
@@ -46,7 +59,7 @@ async def status_body(generation: Generation) -> dict:
     }
     if generation.status == Generation.Status.SUCCEEDED:
         images = await images_body(generation)
-        body |= {key: images[key] for key in ("data", "size", "mapped") if key in images}
+        body |= {key: value for key, value in images.items() if key != "created"}
     elif generation.is_finished:
         body |= {
             "error": {

@@ -9,6 +9,7 @@ were asked to stop.
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from uuid import UUID
@@ -63,12 +64,24 @@ class Outcome:
     balance_micros: int | None
 
 
-async def generation_run(generation: Generation | UUID, *, start: Start) -> Outcome:
+PreviewCallback = Callable[[bytes], Awaitable[None]]
+
+
+async def generation_run(
+    generation: Generation | UUID,
+    *,
+    start: Start,
+    previews: int = 0,
+    on_preview: PreviewCallback | None = None,
+) -> Outcome:
     """Run a generation to its end: the one the caller just created (`Start.CREATED`), or the
     one with this id. One that another worker claimed, or that has ended, comes back as it is;
-    one whose user asked to stop is stopped."""
+    one whose user asked to stop is stopped.
+
+    A caller that streams the run asks for up to `previews` in-progress pictures, handed to
+    `on_preview` as the providers give them."""
     if start is Start.CREATED:
-        return await _Run(generation).run(resume=False)
+        return await _Run(generation, previews=previews, on_preview=on_preview).run(resume=False)
     if start is Start.QUEUED:
         claimed = await Generation.objects.filter(
             pk=generation, status=Generation.Status.QUEUED
@@ -104,8 +117,16 @@ class JobCancelled(Exception):
 class _Run:
     """One execution of a generation: its attempts and the upstream jobs it started."""
 
-    def __init__(self, generation: Generation):
+    def __init__(
+        self,
+        generation: Generation,
+        *,
+        previews: int = 0,
+        on_preview: PreviewCallback | None = None,
+    ):
         self.generation = generation
+        self.previews = previews if on_preview is not None else 0
+        self.on_preview = on_preview
         # Routes planned before they carried their fit: the generation's size and parameters.
         params = generation.params
         planned = {
@@ -245,6 +266,7 @@ class _Run:
                 mask=mask,
                 output_format=params["output_format"],
                 params=sent,
+                previews=self.previews,
             )
             for first in range(0, generation.n, per_call)
         ]
@@ -282,6 +304,10 @@ class _Run:
             )
         raw = await _all_or_none(_image_bytes(image, client) for image in produced)
         params = self.generation.params
+        if params["extra"].get("background") == "transparent":
+            for data in raw:  # never hand back an opaque image for a transparent one
+                if not await images.off_loop(images.has_alpha, data):
+                    raise images.CorruptImage("the provider made an opaque image")
         return await images.off_loop(
             images.convert_and_store,
             [(data, image.seed) for data, image in zip(raw, produced, strict=True)],
@@ -295,9 +321,11 @@ class _Run:
 
         Providers report after every poll; the database is written when the report changed, and
         at most every `HEARTBEAT_SECONDS` otherwise (the sweep resumes jobs whose heartbeat
-        stopped)."""
-        running = Generation.objects.filter(pk=self.generation.pk, status=Generation.Status.RUNNING)
+        stopped). A preview goes to the caller who streams the run, not to the database."""
         report = asdict(progress) | {"provider": provider}
+        if (preview := report.pop("preview")) is not None and self.on_preview is not None:
+            await self.on_preview(preview)
+        running = Generation.objects.filter(pk=self.generation.pk, status=Generation.Status.RUNNING)
         if report != self.last_report:
             still_running = await running.aupdate(progress=report, heartbeat_at=timezone.now())
             self.last_report = report

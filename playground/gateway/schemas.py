@@ -25,8 +25,21 @@ MAX_SEED = 2**32 - 1
 RESPONSE_FORMATS = ("url", "b64_json")
 OUTPUT_FORMATS = ("png", "jpeg", "gif", "webp", "avif")
 FORMAT_ALIASES = {"jpg": "jpeg"}
-# OpenAI parameters that mean nothing here; accepted so SDK callers need not strip them.
-IGNORED = frozenset({"user", "stream", "partial_images"})
+# OpenAI's identifiers of the caller's end user: accepted so SDK callers need not strip them,
+# never sent to a provider (they belong to the caller's relation with its users, not theirs).
+IGNORED = frozenset({"user", "safety_identifier"})
+MAX_PARTIAL_IMAGES = 3
+# OpenAI's own parameters, checked against its choices and kept in `extra`: passed to providers
+# that take them (`fit.py` says what happens where they do not).
+CHOICES = {
+    "quality": ("standard", "hd", "low", "medium", "high", "auto"),
+    "background": ("transparent", "opaque", "auto"),
+    "moderation": ("low", "auto"),
+    "input_fidelity": ("high", "low"),
+    "style": ("vivid", "natural"),
+}
+# The formats that keep an alpha channel, for `background="transparent"`.
+TRANSPARENT_FORMATS = ("png", "webp", "avif")
 # Typed parameters that every provider may take; kept in `extra` once checked. Only strength has
 # a range of its own; the others take the range of the model's offerings (`fit.model_check`), so
 # here they are only bounded to numbers JSON carries exactly.
@@ -52,6 +65,8 @@ class GenerationRequest:
     response_format: str = "url"
     output_format: str = "png"
     output_compression: int | None = None
+    stream: bool = False
+    partial_images: int = 0
     images: tuple[bytes, ...] = ()
     image_urls: tuple[str, ...] = ()
     mask: bytes | None = None
@@ -142,6 +157,10 @@ def parse_generation_request(
         "output_compression": _integer(
             values.pop("output_compression", None), "output_compression", 0, 100, default=None
         ),
+        "stream": _boolean(values.pop("stream", None), "stream"),
+        "partial_images": _integer(
+            values.pop("partial_images", None), "partial_images", 0, MAX_PARTIAL_IMAGES, default=0
+        ),
         "images": images,
         "image_urls": image_urls,
         "mask": mask,
@@ -151,6 +170,18 @@ def parse_generation_request(
         values.pop(name, None)
     if from_form:
         values = {name: _from_form(value) for name, value in values.items()}
+    for name, choices in CHOICES.items():
+        choice = _choice(values.pop(name, None), name, choices, default=None)
+        if choice is not None:
+            values[name] = choice
+    if values.get("background") == "transparent" and known["output_format"] not in (
+        TRANSPARENT_FORMATS
+    ):
+        raise InvalidRequest(
+            f"A transparent background needs output_format {' or '.join(TRANSPARENT_FORMATS)};"
+            f" {known['output_format']} has no transparency.",
+            param="background",
+        )
     for name, (low, high) in NUMBERS.items():
         if name in values:
             values[name] = _number(values[name], name, low, high)
@@ -297,7 +328,16 @@ def _integer(value: Any, param: str, low: int, high: int, *, default: int | None
     return number
 
 
-def _choice(value: Any, param: str, choices: tuple[str, ...], default: str) -> str:
+def _boolean(value: Any, param: str) -> bool:
+    """A JSON boolean, or its form spelling "true" / "false"."""
+    if value is None or value == "":
+        return False
+    if value in (True, False, "true", "false"):
+        return value in (True, "true")
+    raise InvalidRequest(f"'{param}' must be true or false.", param=param)
+
+
+def _choice(value: Any, param: str, choices: tuple[str, ...], default: str | None) -> str | None:
     if value is None or value == "":
         return default
     if isinstance(value, str):

@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import OperationalError
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -42,6 +42,7 @@ from .schemas import (
     parse_generation_request,
 )
 from .services import generation_submit
+from .streaming import generation_events
 from .tasks import run_generation
 
 logger = logging.getLogger(__name__)
@@ -172,10 +173,16 @@ def _check_length(request: HttpRequest) -> None:
 
 async def _run(
     request: HttpRequest, api_key: ApiKey, generation_request: GenerationRequest
-) -> JsonResponse:
+) -> HttpResponse:
     """Create (or find, for a repeated Idempotency-Key) the generation, then answer: at once
-    with 202 under `Prefer: respond-async`, else when it is done."""
+    with 202 under `Prefer: respond-async`, as events while it runs for `stream`, else when it
+    is done. Whatever is refused before it starts is refused with a status and the envelope."""
     respond_async = "respond-async" in request.headers.get("Prefer", "")
+    if respond_async and generation_request.stream:
+        raise InvalidRequest(
+            "'stream' and 'Prefer: respond-async' exclude each other: stream the run, or poll it.",
+            param="stream",
+        )
     generation, created = await generation_submit(
         user=api_key.user,
         api_key=api_key,
@@ -192,6 +199,15 @@ async def _run(
         response = JsonResponse(await status_body(generation), status=202)
         response["Location"] = reverse("gateway:generation-detail", args=[generation.pk])
         return await _with_credit_headers(response, generation)
+    if generation_request.stream:
+        events = generation_events(
+            generation, created=created, partial_images=generation_request.partial_images
+        )
+        response = StreamingHttpResponse(events, content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+        response["X-Generation-Id"] = str(generation.pk)
+        return response
     if created:
         outcome = await generation_run(generation, start=Start.CREATED)
         generation, remaining = outcome.generation, outcome.balance_micros

@@ -46,6 +46,7 @@ class ProviderJob:
     mask: bytes | None = None
     output_format: str = "png"
     params: dict[str, Any] = field(default_factory=dict)
+    previews: int = 0  # in-progress pictures the caller would like (a stream's partial_images)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +77,7 @@ class ProviderProgress:
     status: str  # a ProgressStatus
     queue_position: int | None = None
     logs: tuple[str, ...] = ()
+    preview: bytes | None = None  # an in-progress picture, for a job that asked for previews
 
 
 ProgressCallback = Callable[[ProviderProgress], Awaitable[None]]

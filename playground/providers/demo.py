@@ -2,7 +2,8 @@
 
 The picture is a seed-coloured gradient with a few shapes and the prompt's words on it, at the
 requested size. The same prompt, seed and size always give the same bytes. For edits, the first
-input image is the background.
+input image is the background. A job that asks for previews (a stream's partial images) gets
+the picture as it is drawn: the background, then the shapes, before the finished picture.
 """
 
 import asyncio
@@ -15,7 +16,17 @@ from typing import ClassVar
 import httpx
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from .base import Behaviour, Param, Provider, ProviderImage, ProviderJob, ProviderResult
+from .base import (
+    Behaviour,
+    Param,
+    ProgressCallback,
+    ProgressStatus,
+    Provider,
+    ProviderImage,
+    ProviderJob,
+    ProviderProgress,
+    ProviderResult,
+)
 
 MAX_DEMO_PIXELS = 4096 * 4096
 
@@ -34,14 +45,24 @@ class DemoProvider(Provider):
     }
 
     async def generate(
-        self, job: ProviderJob, client: httpx.AsyncClient, **callbacks
+        self,
+        job: ProviderJob,
+        client: httpx.AsyncClient,
+        *,
+        on_progress: ProgressCallback | None = None,
+        **callbacks,
     ) -> ProviderResult:
-        data = await asyncio.to_thread(draw, job)
+        previews = job.previews if on_progress is not None else 0
+        *stages, data = await asyncio.to_thread(draw, job, previews=previews)
+        for preview in stages:
+            await on_progress(ProviderProgress(status=ProgressStatus.RUNNING, preview=preview))
         return ProviderResult(images=[ProviderImage(data=data, seed=job.seed)])
 
 
-def draw(job: ProviderJob) -> bytes:
-    """The demo picture for `job` as PNG bytes."""
+def draw(job: ProviderJob, *, previews: int = 0) -> list[bytes]:
+    """The demo picture for `job` as PNG bytes, last, after up to `previews` (at most two)
+    pictures of it half drawn."""
+    half_drawn = []
     width, height = job.width, job.height
     scale = min(1.0, (MAX_DEMO_PIXELS / (width * height)) ** 0.5)
     digest = hashlib.sha256(f"{job.seed}\x00{job.prompt}".encode()).digest()
@@ -55,6 +76,8 @@ def draw(job: ProviderJob) -> bytes:
     else:
         gradient = Image.linear_gradient("L").rotate(rng.choice((0, 45, 90, 135)), expand=True)
         image = ImageOps.colorize(ImageOps.fit(gradient, (width, height)), start, end)
+    if previews:
+        half_drawn.append(_png(image))
 
     canvas = ImageDraw.Draw(image, "RGBA")
     short_side = min(width, height)
@@ -62,6 +85,8 @@ def draw(job: ProviderJob) -> bytes:
         radius = rng.uniform(0.05, 0.25) * short_side
         x, y = rng.uniform(0, width), rng.uniform(0, height)
         canvas.ellipse((x - radius, y - radius, x + radius, y + radius), fill=(*accent, 90))
+    if previews:
+        half_drawn.append(_png(image))
 
     font_size = max(10, int(short_side * scale / 14))
     font = ImageFont.load_default(size=font_size)
@@ -81,7 +106,10 @@ def draw(job: ProviderJob) -> bytes:
     canvas.text(
         (pad, height - pad), f"demo · seed {job.seed}", font=label_font, fill="white", anchor="ls"
     )
+    return [*half_drawn[-previews:], _png(image)]
 
+
+def _png(image: Image.Image) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()

@@ -85,6 +85,9 @@ class OpenAIFake(FakeServer):
     def __init__(self, *, api_key: str = "sk-openai-fake-key"):
         self.extensions: dict[str, Field] = dict(EXTENSIONS)
         self.models: list[str] = list(MODELS)
+        # OpenAI makes a transparent picture for background="transparent"; False scripts an
+        # upstream that ignores it.
+        self.makes_transparency = True
         super().__init__(api_key=api_key)
 
     @property
@@ -163,16 +166,21 @@ class OpenAIFake(FakeServer):
         width, height = (1024, 1024) if size == "auto" else map(int, size.split("x"))
         image_format = data.get("output_format", "png")
         count = data.get("n", 1)
+        transparent = data.get("background") == "transparent" and self.makes_transparency
+        colours = [(*self._next_colour(), 0) if transparent else None for _ in range(count)]
         if data.get("response_format", "url") == "url":
-            items = [{"url": self.image_url(width, height, image_format)} for _ in range(count)]
+            items = [
+                {"url": self.image_url(width, height, image_format, colour=colour)}
+                for colour in colours
+            ]
         else:
             items = [
                 {
                     "b64_json": base64.b64encode(
-                        self.image_bytes(width, height, image_format)
+                        self.image_bytes(width, height, image_format, colour=colour)
                     ).decode()
                 }
-                for _ in range(count)
+                for colour in colours
             ]
         return json_reply(
             200,
@@ -181,6 +189,7 @@ class OpenAIFake(FakeServer):
                 "data": items,
                 "output_format": image_format,
                 "size": f"{width}x{height}",
+                "background": "transparent" if transparent else "opaque",
             },
             {"x-request-id": f"req_{job.id}"},
         )

@@ -56,7 +56,7 @@ CONTENT_TYPES = {
     "jpg": "image/jpeg",
     "webp": "image/webp",
 }
-Colour = tuple[int, int, int]
+Colour = tuple[int, ...]  # RGB, or RGBA for a transparent picture
 ImageSpec = tuple[int, int, str, Colour]  # width, height, format, colour
 COLOURS: tuple[Colour, ...] = ((230, 90, 60), (60, 140, 220), (90, 190, 110), (240, 200, 70))
 
@@ -476,7 +476,8 @@ class FakeServer:
         if spec not in self._rendered:
             width, height, image_format, colour = spec
             out = io.BytesIO()
-            Image.new("RGB", (width, height), colour).save(out, format=PILLOW_FORMATS[image_format])
+            mode = "RGBA" if len(colour) == 4 else "RGB"
+            Image.new(mode, (width, height), colour).save(out, format=PILLOW_FORMATS[image_format])
             self._rendered[spec] = out.getvalue()
         return self._rendered[spec]
 
