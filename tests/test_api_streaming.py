@@ -74,6 +74,24 @@ def test_a_provider_that_gives_fewer_previews_sends_fewer(client):
     assert events[-1].type == "image_generation.completed"
 
 
+def test_an_upstream_that_streams_passes_its_partial_images_on(client, openai_fake, provider_env):
+    provider_env(openai_fake)
+
+    events = list(
+        client.images.generate(
+            model="qwen-image", prompt="a fox", size="320x240", stream=True, partial_images=2
+        )
+    )
+
+    assert [event.type for event in events] == [
+        "image_generation.partial_image",
+        "image_generation.partial_image",
+        "image_generation.completed",
+    ]
+    assert openai_fake.requests_to("generations")[-1].json["partial_images"] == 2
+    assert {picture(event.b64_json).size for event in events} == {(320, 240)}
+
+
 def test_without_partial_images_only_the_images_come_one_event_each(client):
     events = list(
         client.images.generate(

@@ -144,3 +144,52 @@ def test_a_failed_generation_is_unavailable(openai_fake):
         generate(openai_fake)
 
     assert caught.value.status == 500
+
+
+def streamed(fake: OpenAIFake, **fields):
+    """A job that asks for previews: the result, and the previews passed on."""
+    previews = []
+
+    async def progressed(progress):
+        previews.append(progress.preview)
+
+    job = make_job(**{"model_id": "qwen-image", **fields})
+    result = run(lambda client: adapter_for(fake).generate(job, client, on_progress=progressed))
+    return result, previews
+
+
+def test_a_job_that_asks_for_previews_is_streamed_and_passes_them_on(openai_fake):
+    result, previews = streamed(openai_fake, width=320, height=240, n=2, previews=2)
+
+    [call] = openai_fake.requests_to("generations")
+    assert call.headers["accept"] == "text/event-stream"
+    assert call.json["stream"] is True
+    assert call.json["partial_images"] == 2
+    assert [Image.open(io.BytesIO(preview)).size for preview in previews] == [(320, 240)] * 2
+    assert len(result.images) == 2
+    assert {Image.open(io.BytesIO(image.data)).size for image in result.images} == {(320, 240)}
+
+
+def test_a_streamed_edit_is_multipart_with_the_stream_fields(openai_fake):
+    result, previews = streamed(openai_fake, images=(factories.png_bytes(),), previews=1)
+
+    [call] = openai_fake.requests_to("edits")
+    assert call.parts("stream")[0].text == "true"
+    assert call.parts("partial_images")[0].text == "1"
+    assert len(previews) == 1
+    assert len(result.images) == 1
+
+
+def test_a_job_without_previews_is_not_streamed(openai_fake):
+    result, previews = streamed(openai_fake)
+
+    assert "stream" not in openai_fake.requests_to("generations")[0].json
+    assert previews == []
+    assert len(result.images) == 1
+
+
+def test_a_stream_refused_before_it_starts_raises_as_a_call_does(openai_fake):
+    openai_fake.fail_next(400, message="Invalid prompt.")
+
+    with pytest.raises(ProviderRejected, match="Invalid prompt"):
+        streamed(openai_fake, previews=1)

@@ -84,6 +84,7 @@ def api_docs(request):
         "max_upload_mb": settings.MAX_UPLOAD_BYTES // (1024 * 1024),
         "max_input_images": settings.MAX_INPUT_IMAGES,
         "rate_limit": settings.API_RATE_LIMIT_PER_MINUTE,
+        "keepalive_seconds": settings.STREAM_KEEPALIVE_SECONDS,
         "sizes": models[0].sizes if models else None,
         "size_presets": docs.size_presets(models[0]) if models else [],
     }

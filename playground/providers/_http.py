@@ -11,11 +11,13 @@ through its `upload` to the provider's storage, and the input names them by URL.
 
 import asyncio
 import base64
+import contextlib
 import email.utils
 import io
+import json
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -79,24 +81,15 @@ class HttpProvider(Provider):
 
         `is_authenticated=False` sends no key, for URLs that carry their own signature (a
         storage upload URL), so the key never reaches a host other than the provider's API."""
-        auth = {"Authorization": f"{self.auth_scheme} {self.api_key}"} if is_authenticated else {}
-        try:
-            # Each read has the client's timeout, and so has the whole answer: a provider that
-            # drips its answer a byte at a time must not hold the job for as long as it likes.
+        auth = self._auth() if is_authenticated else {}
+        # Each read has the client's timeout, and so has the whole answer: a provider that
+        # drips its answer a byte at a time must not hold the job for as long as it likes.
+        with self._reaching():
             async with asyncio.timeout(client.timeout.read):
                 response = await client.request(
                     method, url, headers={**auth, **(headers or {})}, **request
                 )
-        except (httpx.TimeoutException, TimeoutError) as exc:
-            raise ProviderUnavailable(f"{self.label} did not answer in time") from exc
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise ProviderUnavailable(
-                f"{self.label} could not be reached ({type(exc).__name__})"
-            ) from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = _json_or_none(response)
         if response.status_code not in ok:
             if not is_authenticated and response.status_code in (401, 403):
                 raise ProviderUnavailable(
@@ -104,6 +97,50 @@ class HttpProvider(Provider):
                 )
             raise self.error(response.status_code, body, response.headers)
         return response, body
+
+    async def events(
+        self, client: httpx.AsyncClient, method: str, url: str, **request: Any
+    ) -> AsyncIterator[tuple[str, Any]]:
+        """The server-sent events of one authenticated streaming call, as (event name, parsed
+        data), as they come; each read has the client's timeout. A call refused before the
+        stream starts raises as in `send`."""
+        headers = self._auth() | {"Accept": "text/event-stream"}
+        with self._reaching():
+            async with client.stream(method, url, headers=headers, **request) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    body = _json_or_none(response)
+                    raise self.error(response.status_code, body, response.headers)
+                name, data = "", []
+                async for line in response.aiter_lines():
+                    if line.startswith("event:"):
+                        name = line.removeprefix("event:").strip()
+                    elif line.startswith("data:"):
+                        data.append(line.removeprefix("data:").strip())
+                    elif not line and data:
+                        try:
+                            parsed = json.loads("\n".join(data))
+                        except ValueError as exc:
+                            raise ProviderUnavailable(
+                                f"{self.label} sent an event that is not JSON"
+                            ) from exc
+                        yield name, parsed
+                        name, data = "", []
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"{self.auth_scheme} {self.api_key}"}
+
+    @contextlib.contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """Transport failures of a call, as `ProviderUnavailable`."""
+        try:
+            yield
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            raise ProviderUnavailable(f"{self.label} did not answer in time") from exc
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise ProviderUnavailable(
+                f"{self.label} could not be reached ({type(exc).__name__})"
+            ) from exc
 
     def error(self, status: int, body: Any, headers: Mapping[str, str]) -> ProviderError:
         """The error for a failed call: `status` from HTTP (or from the body, for APIs that
@@ -288,3 +325,10 @@ def file_name(mime: str) -> str:
     """A name for an uploaded input image of this MIME type (input.png, input.jpeg, ...)."""
     subtype = mime.partition("/")[2].split(";")[0].split("+")[0]
     return f"input.{subtype or 'bin'}"
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -158,6 +158,16 @@ STANDARD_PARAMETERS = frozenset(
         "output_compression",
         "aspect_ratio",
         "resolution",
+        # OpenAI's own.
+        "stream",
+        "partial_images",
+        "background",
+        "quality",
+        "moderation",
+        "input_fidelity",
+        "style",
+        "user",
+        "safety_identifier",
     }
 )
 
@@ -168,6 +178,18 @@ GATEWAY_PARAMETERS: dict[str, Param] = {
     "output_compression": Param(Behaviour.EMULATED, note="applied when converting the format"),
     "aspect_ratio": Param(Behaviour.CONVERTED, "size", "resolved to pixels from the catalog"),
     "resolution": Param(Behaviour.CONVERTED, "size", "resolved to pixels from the catalog"),
+    "stream": Param(Behaviour.EMULATED, note="OpenAI's events, written by the gateway"),
+    "user": Param(Behaviour.IGNORED, note="never sent to a provider"),
+    "safety_identifier": Param(Behaviour.IGNORED, note="never sent to a provider"),
+}
+
+# How an adapter of a provider that gives no previews and makes opaque images only takes
+# OpenAI's streaming and background (its table adds these).
+WITHOUT_PREVIEWS_OR_ALPHA: dict[str, Param] = {
+    "partial_images": Param(Behaviour.IGNORED, note="no previews: only the finished images"),
+    "background": Param(
+        Behaviour.IGNORED, note="opaque images only: transparent is refused with a 400"
+    ),
 }
 
 

@@ -42,6 +42,7 @@ class DemoProvider(Provider):
         "seed": Param(Behaviour.PASSTHROUGH, note="chooses the colours"),
         "image": Param(Behaviour.PASSTHROUGH, note="the first image becomes the background"),
         "output_format": Param(Behaviour.EMULATED, note="drawn as PNG, converted by the gateway"),
+        "partial_images": Param(Behaviour.PASSTHROUGH, note="up to two stages of the drawing"),
     }
 
     async def generate(

@@ -18,6 +18,7 @@ import httpx
 
 from ._http import HttpProvider, file_name, image_type
 from .base import (
+    WITHOUT_PREVIEWS_OR_ALPHA,
     Behaviour,
     Param,
     ProgressCallback,
@@ -75,6 +76,7 @@ class FalProvider(HttpProvider):
         "acceleration": Param(Behaviour.PASSTHROUGH, note="none, regular or high"),
         "enable_safety_checker": Param(Behaviour.PASSTHROUGH),
         "sync_mode": Param(Behaviour.PASSTHROUGH, note="images come back as data URIs"),
+        **WITHOUT_PREVIEWS_OR_ALPHA,
     }
 
     def __init__(self, *, api_key: str = "", base_url: str = "", storage_url: str = ""):

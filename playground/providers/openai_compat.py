@@ -1,5 +1,7 @@
 """Any OpenAI-compatible images API: one synchronous call, JSON for generations and multipart for
-edits, asking for `b64_json` (an upstream that answers with URLs is fine too)."""
+edits, asking for `b64_json` (an upstream that answers with URLs is fine too). A job that asks
+for previews is streamed, as OpenAI streams images: its partial images are passed on as they
+come."""
 
 import base64
 import binascii
@@ -14,8 +16,10 @@ from .base import (
     HandleCallback,
     Param,
     ProgressCallback,
+    ProgressStatus,
     ProviderImage,
     ProviderJob,
+    ProviderProgress,
     ProviderResult,
     ProviderUnavailable,
 )
@@ -54,6 +58,11 @@ class OpenAIProvider(HttpProvider):
         "cfg_scale": Param(Behaviour.PASSTHROUGH, note="an extension OpenAI lacks"),
         "strength": Param(Behaviour.PASSTHROUGH, note="an extension OpenAI lacks"),
         "num_inference_steps": Param(Behaviour.PASSTHROUGH, note="an extension OpenAI lacks"),
+        "partial_images": Param(
+            Behaviour.PASSTHROUGH, note="with stream: its partial images are passed on"
+        ),
+        "background": Param(Behaviour.PASSTHROUGH, note="transparent needs png or webp"),
+        "quality": Param(Behaviour.PASSTHROUGH),
     }
 
     async def generate(
@@ -72,22 +81,46 @@ class OpenAIProvider(HttpProvider):
             },
         )
         fields |= {"model": job.model_id, "response_format": "b64_json"}
+        if job.previews and on_progress is not None:
+            fields |= {"stream": True, "partial_images": job.previews}
         if job.images:
-            answer = await self.call(
-                client,
-                "POST",
-                f"{self.base_url}/images/edits",
-                data={name: _form_value(value) for name, value in fields.items()},
-                files=_files(job),
-            )
+            url = f"{self.base_url}/images/edits"
+            body = {
+                "data": {name: _form_value(value) for name, value in fields.items()},
+                "files": _files(job),
+            }
         else:
-            answer = await self.call(
-                client, "POST", f"{self.base_url}/images/generations", json=fields
-            )
+            url, body = f"{self.base_url}/images/generations", {"json": fields}
+        if "stream" in fields:
+            return await self._streamed(client, url, body, job.seed, on_progress)
+        answer = await self.call(client, "POST", url, **body)
         return self.result(
             [self._image(item, job.seed) for item in self.field(answer, "data", kind=list)],
             request_id="",
         )
+
+    async def _streamed(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        body: dict,
+        seed: int,
+        on_progress: ProgressCallback,
+    ) -> ProviderResult:
+        """The images of a streamed call; each partial image goes to `on_progress`."""
+        images = []
+        async for name, data in self.events(client, "POST", url, **body):
+            kind = data.get("type", name) if isinstance(data, dict) else name
+            if kind.endswith(".partial_image"):
+                preview = self._image(data, seed).data
+                await on_progress(ProviderProgress(status=ProgressStatus.RUNNING, preview=preview))
+            elif kind.endswith(".completed"):
+                images.append(self._image(data, seed))
+            elif kind == "error":
+                raise ProviderUnavailable(
+                    f"{self.label} failed while streaming: {self.reason(data)}"
+                )
+        return self.result(images, request_id="")
 
     def _image(self, item: Any, seed: int) -> ProviderImage:
         if isinstance(item, dict) and isinstance(item.get("b64_json"), str):

@@ -11,6 +11,7 @@ import httpx
 
 from ._http import HttpProvider
 from .base import (
+    WITHOUT_PREVIEWS_OR_ALPHA,
     Behaviour,
     Param,
     ProgressCallback,
@@ -50,6 +51,7 @@ class Qwen2512Provider(HttpProvider):
         "num_inference_steps": Param(Behaviour.IGNORED, note="not offered by this API"),
         "image": Param(Behaviour.IGNORED, note="text to image only: edits go elsewhere"),
         "mask": Param(Behaviour.IGNORED, note="text to image only"),
+        **WITHOUT_PREVIEWS_OR_ALPHA,
     }
 
     async def call(

@@ -14,6 +14,7 @@ import httpx
 
 from ._http import HttpProvider, file_name, image_type
 from .base import (
+    WITHOUT_PREVIEWS_OR_ALPHA,
     Behaviour,
     Param,
     ProgressCallback,
@@ -69,6 +70,7 @@ class ReplicateProvider(HttpProvider):
         "go_fast": Param(Behaviour.PASSTHROUGH),
         "disable_safety_checker": Param(Behaviour.PASSTHROUGH),
         "output_quality": Param(Behaviour.PASSTHROUGH, note="0-100, for jpg and webp"),
+        **WITHOUT_PREVIEWS_OR_ALPHA,
     }
 
     async def submit(self, job: ProviderJob, client: httpx.AsyncClient) -> dict[str, Any]:

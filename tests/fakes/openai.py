@@ -4,6 +4,7 @@ repeated `image[]` parts, optional `mask`), `GET /v1/models`. Unknown parameters
 OpenAI's error envelope, except the extensions a Qwen host takes (`extensions`)."""
 
 import base64
+import json
 import re
 import time
 import uuid
@@ -119,7 +120,7 @@ class OpenAIFake(FakeServer):
         )
 
     def _generations(self, request: Recorded) -> Reply:
-        return self._answer(request.json, GENERATIONS)
+        return self._answer(request.json, GENERATIONS, "image_generation")
 
     def _edits(self, request: Recorded) -> Reply:
         schema = EDITS | self.extensions
@@ -136,7 +137,7 @@ class OpenAIFake(FakeServer):
                 return self.error_reply(
                     400, "Invalid image file.", param=part.name, code="invalid_image_file"
                 )
-        return self._answer(fields, EDITS)
+        return self._answer(fields, EDITS, "image_edit")
 
     def _models(self, request: Recorded) -> Reply:
         return json_reply(
@@ -150,7 +151,8 @@ class OpenAIFake(FakeServer):
             },
         )
 
-    def _answer(self, data: Any, schema: dict[str, Field]) -> Reply:
+    def _answer(self, data: Any, schema: dict[str, Field], events: str) -> Reply:
+        """The images for a valid request; `events` names its stream's events."""
         if problems := validate(schema | self.extensions, data):
             return self._invalid(problems[0])
         model = data.get("model", self.models[0])
@@ -168,6 +170,14 @@ class OpenAIFake(FakeServer):
         count = data.get("n", 1)
         transparent = data.get("background") == "transparent" and self.makes_transparency
         colours = [(*self._next_colour(), 0) if transparent else None for _ in range(count)]
+        facts = {
+            "output_format": image_format,
+            "size": f"{width}x{height}",
+            "background": "transparent" if transparent else "opaque",
+        }
+        if data.get("stream"):
+            images = [(width, height, image_format, colour) for colour in colours]
+            return self._stream(data, facts, images, prefix=events)
         if data.get("response_format", "url") == "url":
             items = [
                 {"url": self.image_url(width, height, image_format, colour=colour)}
@@ -184,15 +194,33 @@ class OpenAIFake(FakeServer):
             ]
         return json_reply(
             200,
-            {
-                "created": int(time.time()),
-                "data": items,
-                "output_format": image_format,
-                "size": f"{width}x{height}",
-                "background": "transparent" if transparent else "opaque",
-            },
+            {"created": int(time.time()), "data": items} | facts,
             {"x-request-id": f"req_{job.id}"},
         )
+
+    def _stream(self, data: dict, facts: dict, images: list, *, prefix: str) -> Reply:
+        """OpenAI's stream: `partial_images` previews (of the first image), then one completed
+        event per image, as server-sent events."""
+        width, height, image_format, _ = images[0]
+        events = [
+            (
+                f"{prefix}.partial_image",
+                {"partial_image_index": index} | self._b64(width, height, image_format, None),
+            )
+            for index in range(data.get("partial_images", 0))
+        ]
+        events += [(f"{prefix}.completed", self._b64(*image)) for image in images]
+        body = "".join(
+            f"event: {kind}\ndata: "
+            + json.dumps({"type": kind, "created_at": int(time.time())} | facts | fields)
+            + "\n\n"
+            for kind, fields in events
+        )
+        return Reply(200, body.encode(), content_type="text/event-stream")
+
+    def _b64(self, width: int, height: int, image_format: str, colour) -> dict:
+        data = self.image_bytes(width, height, image_format, colour=colour)
+        return {"b64_json": base64.b64encode(data).decode()}
 
     def _invalid(self, problem: Problem) -> Reply:
         template, code = MESSAGES.get(
