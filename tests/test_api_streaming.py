@@ -226,3 +226,22 @@ def test_a_failure_after_the_stream_began_is_an_error_event(client, fal_only, us
     assert failed.value.code == "provider_rejected"
     assert "the GPU caught fire" in failed.value.message
     assert factories.balance_micros(user) == 1_000_000
+
+
+def test_a_repeated_idempotency_key_streams_the_first_generations_images(client, user):
+    def streamed():
+        return list(
+            client.images.generate(
+                model="qwen-image",
+                prompt="once",
+                stream=True,
+                extra_headers={"Idempotency-Key": "stream-once"},
+            )
+        )
+
+    first, repeat = streamed(), streamed()
+
+    assert [event.type for event in repeat] == ["image_generation.completed"]
+    assert repeat[0].b64_json == first[-1].b64_json
+    generation = Generation.objects.get()
+    assert factories.balance_micros(user) == 1_000_000 - generation.cost_micros
