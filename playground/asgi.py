@@ -1,5 +1,5 @@
 """The site under ASGI (uvicorn): each request takes one of the two middleware chains that
-`settings.py` lists, by its path."""
+`settings.py` lists, by its path, and its body is read whole, however it was sent."""
 
 import gc
 import os
@@ -7,10 +7,22 @@ import os
 import django
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.asgi import ASGIHandler, ASGIRequest
 from django.core.handlers.base import BaseHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings")
+
+
+class SiteRequest(ASGIRequest):
+    """Django's ASGI request, with the length of a body sent in chunks (no Content-Length):
+    the handler has read the body whole, and Django's multipart parser reads as many bytes as
+    CONTENT_LENGTH says, none without it."""
+
+    def __init__(self, scope, body_file):
+        super().__init__(scope, body_file)
+        if "CONTENT_LENGTH" not in self.META:
+            self.META["CONTENT_LENGTH"] = str(body_file.seek(0, os.SEEK_END))
+            body_file.seek(0)
 
 
 class SiteHandler(ASGIHandler):
@@ -30,6 +42,8 @@ class SiteHandler(ASGIHandler):
     own: 1,000 generations in flight would hold 1,000 of each. Here the sync sections (short ORM
     calls and transactions) share one thread and one connection per process.
     """
+
+    request_class = SiteRequest
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
