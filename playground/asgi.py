@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler, ASGIRequest
 from django.core.handlers.base import BaseHandler
 
+from playground.gateway.errors import RequestTooLarge, error_response
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings")
 
 
@@ -25,6 +27,28 @@ class SiteRequest(ASGIRequest):
             body_file.seek(0)
 
 
+class LimitedBody:
+    """The ASGI `receive` of an API request, counting its body as it comes in. Past
+    `settings.API_MAX_BODY_BYTES`, or at once when Content-Length declares more, it says the
+    client is gone: Django's `read_body` then drops what it read and stops reading, and
+    `exceeded` tells the handler to answer 413. What the client still sends, the server reads
+    and drops."""
+
+    def __init__(self, receive, *, declared_bytes: int):
+        self.receive = receive
+        self.limit_bytes = settings.API_MAX_BODY_BYTES
+        self.received_bytes = 0
+        self.exceeded = declared_bytes > self.limit_bytes
+
+    async def __call__(self):
+        if self.exceeded:
+            return {"type": "http.disconnect"}
+        message = await self.receive()
+        self.received_bytes += len(message.get("body", b""))
+        self.exceeded = self.received_bytes > self.limit_bytes
+        return {"type": "http.disconnect"} if self.exceeded else message
+
+
 class SiteHandler(ASGIHandler):
     """Django's ASGI handler with a chain for the API and one for pages, and no thread per
     request.
@@ -36,6 +60,8 @@ class SiteHandler(ASGIHandler):
       WSGI: their views are sync, and Django would run each middleware that is not natively async
       in two trips of its own (about fifteen a page, each waiting behind other requests'
       database work).
+    - The API's request bodies are limited as they come in (`LimitedBody`); a body past the
+      limit is answered 413 in the API's error envelope.
 
     Django runs each request in its own `ThreadSensitiveContext`, so every request would get a
     thread for its sync sections and, database connections being per thread, a connection of its
@@ -48,7 +74,15 @@ class SiteHandler(ASGIHandler):
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        await self.handle(scope, receive, send)
+        if not scope["path"].startswith(settings.API_PREFIX):
+            await self.handle(scope, receive, send)
+            return
+        body = LimitedBody(
+            receive, declared_bytes=int(dict(scope["headers"]).get(b"content-length", 0))
+        )
+        await self.handle(scope, body, send)
+        if body.exceeded:
+            await self.send_response(error_response(RequestTooLarge()), send)
 
     def load_middleware(self, is_async=False):
         pages = BaseHandler()

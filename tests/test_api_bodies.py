@@ -1,7 +1,10 @@
 """How `/v1/` reads request bodies under uvicorn: with a Content-Length or sent in chunks (as
-the openai npm package sends a file stream)."""
+the openai npm package sends a file stream), within the size limit or past it."""
 
 import base64
+import http.client
+import json
+import socket
 
 import httpx
 import pytest
@@ -67,3 +70,54 @@ def test_a_json_edit_with_image_urls_sent_in_chunks(api):
     assert response.status_code == 200, response.text
     generation = Generation.objects.get(pk=response.headers["x-generation-id"])
     assert len(generation.params["inputs"]["images"]) == 2
+
+
+def test_a_chunked_body_past_the_limit_is_a_413(api, settings):
+    settings.API_MAX_BODY_BYTES = 100_000
+    body, content_type = multipart("image")
+
+    response = api.post(
+        "/images/edits",
+        content=chunked(body + bytes(200_000), size=64 * 1024),
+        headers={"Content-Type": content_type},
+    )
+
+    assert response.status_code == 413, response.text
+    assert response.json()["error"] == {
+        "message": "The request is larger than 100,000 bytes.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "payload_too_large",
+    }
+    assert not Generation.objects.exists()
+    assert api.get("/models").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [b"Transfer-Encoding: chunked", b"Content-Length: 1000000000"],
+    ids=["chunked", "content-length"],
+)
+def test_the_413_comes_before_the_body_ends(asgi_server, api_key, settings, framing):
+    """The body is counted as it comes in (or its length is believed): the server answers
+    while the client is still sending, unread past the limit."""
+    settings.API_MAX_BODY_BYTES = 100_000
+    host, port = httpx.URL(asgi_server).host, httpx.URL(asgi_server).port
+
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/images/edits HTTP/1.1\r\nHost: test\r\n"
+            + f"Authorization: Bearer {api_key}\r\n".encode()
+            + b"Content-Type: multipart/form-data; boundary=B\r\n"
+            + framing
+            + b"\r\n\r\n"
+        )
+        if framing.startswith(b"Transfer-Encoding"):
+            chunk = bytes(64 * 1024)
+            for _ in range(2):  # past the limit, and no last chunk: the body has no end
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+
+        assert response.status == 413
+        assert json.loads(response.read())["error"]["code"] == "payload_too_large"
