@@ -1,5 +1,6 @@
 """How `/v1/` reads request bodies under uvicorn: with a Content-Length or sent in chunks (as
-the openai npm package sends a file stream), within the size limit or past it."""
+the openai npm package sends a file stream), within the size limit or past it, and of which
+content types."""
 
 import base64
 import http.client
@@ -121,3 +122,37 @@ def test_the_413_comes_before_the_body_ends(asgi_server, api_key, settings, fram
 
         assert response.status == 413
         assert json.loads(response.read())["error"]["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize(
+    ("path", "takes"),
+    [
+        ("/images/edits", "multipart/form-data (files) or a JSON body (image URLs)"),
+        ("/images/generations", "a JSON body (Content-Type: application/json)"),
+    ],
+)
+def test_a_form_body_is_a_400_that_says_what_the_endpoint_takes(api, path, takes):
+    response = api.post(path, data={"model": EDIT_MODEL, "prompt": "x", "image": "a.png"})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        f"POST /v1{path} takes {takes}, not application/x-www-form-urlencoded."
+    )
+    assert not Generation.objects.exists()
+
+
+def test_generations_take_no_multipart_form(api):
+    body, content_type = multipart("image")
+
+    response = api.post("/images/generations", content=body, headers={"Content-Type": content_type})
+
+    assert response.status_code == 400
+    assert "not multipart/form-data" in response.json()["error"]["message"]
+
+
+def test_a_json_body_without_a_content_type_is_read_as_json(api):
+    response = api.post(
+        "/images/generations", content=b'{"model": "qwen-image", "prompt": "x", "size": "256x256"}'
+    )
+
+    assert response.status_code == 200, response.text
