@@ -13,7 +13,14 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# The official openai npm package, for the tests that drive the API from Node.
+# The official openai clients that tests/test_api_clients.py drives the API with, each major in
+# use: the Python SDK's current major is in .venv (pyproject.toml), its previous one in a venv of
+# its own; the npm package's two majors sit side by side (tests/js/package.json).
+tests/.sdk/venv-openai2/.installed: tests/sdk/requirements-openai2.txt
+	test -x tests/.sdk/venv-openai2/bin/python || $(PYTHON) -m venv tests/.sdk/venv-openai2
+	tests/.sdk/venv-openai2/bin/pip install --quiet -r tests/sdk/requirements-openai2.txt
+	touch $@
+
 tests/js/node_modules/.installed: tests/js/package.json
 	cd tests/js && npm install --no-package-lock --no-audit --no-fund --silent
 	touch $@
@@ -35,7 +42,7 @@ run: migrate
 	$(BIN)/python manage.py run_tasks & worker=$$!; \
 	$(BIN)/uvicorn playground.asgi:application --host $(HOST) --port $(PORT)
 
-test: install tests/js/node_modules/.installed
+test: install tests/js/node_modules/.installed tests/.sdk/venv-openai2/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

@@ -1,5 +1,5 @@
 """The site under ASGI (uvicorn): each request takes one of the two middleware chains that
-`settings.py` lists, by its path."""
+`settings.py` lists, by its path, and its body is read whole, however it was sent."""
 
 import gc
 import os
@@ -7,10 +7,46 @@ import os
 import django
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.asgi import ASGIHandler, ASGIRequest
 from django.core.handlers.base import BaseHandler
 
+from playground.gateway.errors import RequestTooLarge, error_response
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings")
+
+
+class SiteRequest(ASGIRequest):
+    """Django's ASGI request, with the length of a body sent in chunks (no Content-Length):
+    the handler has read the body whole, and Django's multipart parser reads as many bytes as
+    CONTENT_LENGTH says, none without it."""
+
+    def __init__(self, scope, body_file):
+        super().__init__(scope, body_file)
+        if "CONTENT_LENGTH" not in self.META:
+            self.META["CONTENT_LENGTH"] = str(body_file.seek(0, os.SEEK_END))
+            body_file.seek(0)
+
+
+class LimitedBody:
+    """The ASGI `receive` of an API request, counting its body as it comes in. Past
+    `settings.API_MAX_BODY_BYTES`, or at once when Content-Length declares more, it says the
+    client is gone: Django's `read_body` then drops what it read and stops reading, and
+    `exceeded` tells the handler to answer 413. What the client still sends, the server reads
+    and drops."""
+
+    def __init__(self, receive, *, declared_bytes: int):
+        self.receive = receive
+        self.limit_bytes = settings.API_MAX_BODY_BYTES
+        self.received_bytes = 0
+        self.exceeded = declared_bytes > self.limit_bytes
+
+    async def __call__(self):
+        if self.exceeded:
+            return {"type": "http.disconnect"}
+        message = await self.receive()
+        self.received_bytes += len(message.get("body", b""))
+        self.exceeded = self.received_bytes > self.limit_bytes
+        return {"type": "http.disconnect"} if self.exceeded else message
 
 
 class SiteHandler(ASGIHandler):
@@ -24,6 +60,8 @@ class SiteHandler(ASGIHandler):
       WSGI: their views are sync, and Django would run each middleware that is not natively async
       in two trips of its own (about fifteen a page, each waiting behind other requests'
       database work).
+    - The API's request bodies are limited as they come in (`LimitedBody`); a body past the
+      limit is answered 413 in the API's error envelope.
 
     Django runs each request in its own `ThreadSensitiveContext`, so every request would get a
     thread for its sync sections and, database connections being per thread, a connection of its
@@ -31,10 +69,20 @@ class SiteHandler(ASGIHandler):
     calls and transactions) share one thread and one connection per process.
     """
 
+    request_class = SiteRequest
+
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        await self.handle(scope, receive, send)
+        if not scope["path"].startswith(settings.API_PREFIX):
+            await self.handle(scope, receive, send)
+            return
+        body = LimitedBody(
+            receive, declared_bytes=int(dict(scope["headers"]).get(b"content-length", 0))
+        )
+        await self.handle(scope, body, send)
+        if body.exceeded:
+            await self.send_response(error_response(RequestTooLarge()), send)
 
     def load_middleware(self, is_async=False):
         pages = BaseHandler()

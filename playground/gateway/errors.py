@@ -8,6 +8,7 @@ turns the others into one, and from that the API answers OpenAI's envelope (`err
 and the pages show `message` next to the field `param` names.
 """
 
+from django.conf import settings
 from django.db import OperationalError
 from django.http import JsonResponse
 
@@ -102,6 +103,13 @@ class PayloadTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"
     code = "payload_too_large"
+
+
+class RequestTooLarge(PayloadTooLarge):
+    """A request body over `settings.API_MAX_BODY_BYTES`."""
+
+    def __init__(self):
+        super().__init__(f"The request is larger than {settings.API_MAX_BODY_BYTES:,} bytes.")
 
 
 class RateLimited(GatewayError):

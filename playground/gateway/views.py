@@ -29,6 +29,7 @@ from .errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RequestTooLarge,
     error_response,
     generation_error,
 )
@@ -96,7 +97,7 @@ def _admit(request: HttpRequest, methods: tuple[str, ...], authenticated: bool) 
 
 @api_view("POST")
 async def images_generations(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
-    body = _json_body(request)
+    body = _json_body(request, takes="a JSON body (Content-Type: application/json)")
     return await _run(request, api_key, parse_generation_request(body, mode=Mode.GENERATE))
 
 
@@ -122,7 +123,8 @@ async def images_edits(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
             from_form=True,
         )
     else:
-        generation_request = parse_generation_request(_json_body(request), mode=Mode.EDIT)
+        body = _json_body(request, takes="multipart/form-data (files) or a JSON body (image URLs)")
+        generation_request = parse_generation_request(body, mode=Mode.EDIT)
     return await _run(request, api_key, generation_request)
 
 
@@ -142,7 +144,13 @@ def _parsed_form(request: HttpRequest) -> HttpRequest:
     return request
 
 
-def _json_body(request: HttpRequest):
+def _json_body(request: HttpRequest, *, takes: str):
+    """The body as JSON, when it is declared JSON or not declared at all; of another type, a
+    400 that says what the endpoint `takes`."""
+    if request.content_type not in ("application/json", ""):
+        raise InvalidRequest(
+            f"{request.method} {request.path} takes {takes}, not {request.content_type}."
+        )
     _check_length(request)
     try:
         return json.loads(request.body or b"null")
@@ -165,10 +173,10 @@ def _idempotency_key(request: HttpRequest) -> str | None:
 
 
 def _check_length(request: HttpRequest) -> None:
-    """413 before reading a body larger than every upload allowed together."""
-    limit = settings.MAX_UPLOAD_BYTES * (settings.MAX_INPUT_IMAGES + 1)
-    if int(request.headers.get("Content-Length") or 0) > limit:
-        raise PayloadTooLarge(f"The request is larger than {limit:,} bytes.")
+    """413 before reading a body larger than every upload allowed together. Under uvicorn the
+    handler has refused it already, as it came in (`playground/asgi.py`); this is for WSGI."""
+    if int(request.headers.get("Content-Length") or 0) > settings.API_MAX_BODY_BYTES:
+        raise RequestTooLarge()
 
 
 async def _run(

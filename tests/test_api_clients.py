@@ -1,0 +1,111 @@
+"""The API through each official openai client in use, on the site under uvicorn: the Python
+SDK's current and previous major, and the npm package's. Every client runs each case in a
+subprocess (tests/sdk/images.py, tests/js/images.mjs) and prints what it got; the checks here
+are the same for all. `make test` installs the clients (see the Makefile)."""
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from playground.gateway.models import Generation
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TESTS = Path(__file__).parent
+PYTHON_SCRIPT = TESTS / "sdk" / "images.py"
+NODE_SCRIPT = TESTS / "js" / "images.mjs"
+# name: (command, environment)
+CLIENTS = {
+    "python-openai-3": ([sys.executable, PYTHON_SCRIPT], {}),
+    "python-openai-2": ([TESTS / ".sdk" / "venv-openai2" / "bin" / "python", PYTHON_SCRIPT], {}),
+    "node-openai-7": (["node", NODE_SCRIPT], {"OPENAI_PACKAGE": "openai"}),
+    "node-openai-6": (["node", NODE_SCRIPT], {"OPENAI_PACKAGE": "openai-6"}),
+}
+
+
+@pytest.fixture(params=CLIENTS.values(), ids=CLIENTS.keys())
+def run(request, asgi_server, api_key, tmp_path):
+    """`run(case)`: the summary the client prints for one case of its script."""
+    command, environment = request.param
+    image = tmp_path / "source.png"
+    image.write_bytes(factories.png_bytes(200, 100))
+
+    def run_case(case: str) -> dict:
+        result = subprocess.run(
+            [*command, case],
+            env={
+                "PATH": os.environ["PATH"],
+                "BASE_URL": f"{asgi_server}/v1",
+                "API_KEY": api_key,
+                "IMAGE": str(image),
+                **environment,
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    return run_case
+
+
+def test_generate(run):
+    summary = run("generate")
+
+    assert summary["size"] == "512x384"
+    fetched = httpx.get(summary["url"])
+    assert fetched.status_code == 200
+    assert Image.open(io.BytesIO(fetched.content)).size == (512, 384)
+
+
+def test_edit_with_file_streams(run):
+    edits = run("edit")
+
+    for name, edit in edits.items():
+        generation = Generation.objects.get(pk=edit["generation"])
+        assert generation.status == Generation.Status.SUCCEEDED, name
+        assert len(generation.params["inputs"]["images"]) == edit["images"], name
+
+
+def test_stream_generation(run):
+    assert_streamed(run("stream_generation"), "image_generation")
+
+
+def test_stream_edit(run):
+    assert_streamed(run("stream_edit"), "image_edit")
+
+
+def test_errors(run):
+    assert run("errors") == {
+        "wrong key": {
+            "error": "AuthenticationError",
+            "status": 401,
+            "code": "invalid_api_key",
+            "param": None,
+        },
+        "bad size": {
+            "error": "BadRequestError",
+            "status": 400,
+            "code": "invalid_value",
+            "param": "size",
+        },
+    }
+
+
+def assert_streamed(summary: dict, kind: str) -> None:
+    """Partial images, if any, then the completed image, as a PNG."""
+    types = summary["types"]
+    assert types[-1:] == [f"{kind}.completed"], types
+    assert set(types[:-1]) <= {f"{kind}.partial_image"}, types
+    assert Image.open(io.BytesIO(base64.b64decode(summary["b64_json"]))).format == "PNG"
