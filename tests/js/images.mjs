@@ -58,6 +58,16 @@ const cases = {
     );
   },
 
+  // A stream whose run fails after it began: the package throws the error event.
+  async stream_failure() {
+    try {
+      await events(await client.images.generate({ model: "qwen-image", prompt: "x", stream: true }));
+    } catch (error) {
+      return { error: error.constructor.name, code: error.code ?? null, message: error.message };
+    }
+    return null;
+  },
+
   async errors() {
     const wrongKey = connect("sk-wrong");
     return {

@@ -48,6 +48,15 @@ def stream_edit():
         return events(client.images.edit(image=file, stream=True, partial_images=2, **EDIT))
 
 
+def stream_failure():
+    """A stream whose run fails after it began: the SDK raises the error event."""
+    try:
+        events(client.images.generate(model="qwen-image", prompt="x", stream=True))
+    except openai.APIError as error:
+        return {"error": type(error).__name__, "code": error.code, "message": error.message}
+    return None
+
+
 def errors():
     wrong_key = connect("sk-wrong")
     return {
@@ -85,7 +94,10 @@ def refusal(call) -> dict | None:
     return None
 
 
-CASES = {case.__name__: case for case in (generate, edit, stream_generation, stream_edit, errors)}
+CASES = {
+    case.__name__: case
+    for case in (generate, edit, stream_generation, stream_edit, stream_failure, errors)
+}
 
 if __name__ == "__main__":
     print(json.dumps(CASES[sys.argv[1]]()))
