@@ -56,15 +56,21 @@ class InputImage:
     height: int
 
 
-def check_input(data: bytes) -> InputImage:
+def check_input(data: bytes, *, mask_for: InputImage | None = None) -> InputImage:
     """The format and pixels of an uploaded image, or `CorruptImage` saying why not.
 
     The header is read first and the pixel count checked before anything is decoded, so a
     decompression bomb costs nothing; then the image is decoded once, so that a truncated or
     corrupt file is refused here rather than failing a provider (or the demo) mid-job.
+
+    With `mask_for` (the first input image), the image is that image's mask, as OpenAI's edits
+    take one: a PNG of the same pixels with an alpha channel (or a tRNS transparent colour),
+    whose fully transparent pixels mark where to edit. That too is read from the header.
     """
     try:
         with Image.open(io.BytesIO(data)) as image:
+            if mask_for is not None:
+                _check_mask_header(image, mask_for)
             if image.format not in INPUT_FORMATS:
                 raise CorruptImage(f"{image.format} images are not accepted; use PNG, JPEG or WebP")
             width, height = image.size
@@ -86,6 +92,21 @@ def check_input(data: bytes) -> InputImage:
         Image.DecompressionBombError,
     ) as exc:
         raise CorruptImage("the file is not a readable PNG, JPEG or WebP image") from exc
+
+
+def _check_mask_header(mask: Image.Image, first: InputImage) -> None:
+    if mask.format != "PNG":
+        raise CorruptImage(f"the mask is a {mask.format} image; send a PNG with an alpha channel")
+    if not mask.has_transparency_data:
+        raise CorruptImage(
+            f"the mask is a PNG without an alpha channel ({mask.mode}); its fully transparent "
+            "pixels mark where to edit"
+        )
+    if mask.size != (first.width, first.height):
+        raise CorruptImage(
+            f"the mask is {mask.width}x{mask.height}; it must have the pixels of the first "
+            f"image, {first.width}x{first.height}"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
