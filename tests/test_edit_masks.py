@@ -1,5 +1,7 @@
 """Masks on edits, as OpenAI's: a PNG with the first image's pixels whose fully transparent
-pixels mark where to edit, checked once for the API and the playground."""
+pixels mark where to edit. Checked once for the API and the playground; sent to a provider that
+takes one (an OpenAI-compatible upstream), composited into the input by the gateway for the
+others (fal, Replicate, the demo). The playground's brush is in test_browser_playground.py."""
 
 import base64
 import io
@@ -35,6 +37,26 @@ def opened(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data))
 
 
+def noise(size=SIZE) -> Image.Image:
+    """A picture whose every pixel differs from its neighbours, so that kept pixels are told
+    from resized, blended or shifted ones."""
+    return Image.merge("RGB", [Image.effect_noise(size, 90 + 20 * band) for band in range(3)])
+
+
+def colours(image: Image.Image) -> set:
+    return {colour for _, colour in image.convert("RGB").getcolors(image.width * image.height)}
+
+
+def assert_edited_only_in(result: Image.Image, original: Image.Image, box) -> None:
+    """`result` has `original`'s pixels exactly outside `box`, and other pixels inside it."""
+    result, original = result.convert("RGB"), original.convert("RGB")
+    assert result.size == original.size
+    expected = original.copy()
+    expected.paste(result.crop(box), box[:2])
+    assert result.tobytes() == expected.tobytes()
+    assert result.crop(box).tobytes() != original.crop(box).tobytes()
+
+
 # What a mask must be
 
 
@@ -67,6 +89,66 @@ BAD_MASKS = {
 def test_anything_else_is_refused_with_the_reason(mask, reason):
     with pytest.raises(images.CorruptImage, match=reason):
         images.check_input(mask, mask_for=FIRST)
+
+
+# The compositing, for providers that take no mask
+
+
+@pytest.mark.parametrize("mask", [factories.mask_png(), palette_mask()], ids=["RGBA", "tRNS"])
+def test_composite_takes_the_edit_only_where_the_mask_is_fully_transparent(mask):
+    original = noise()
+    edited = Image.new("RGB", SIZE, (0, 0, 255))
+
+    result = opened(images.composite(encoded(edited), original=encoded(original), mask=mask))
+
+    assert result.format == "PNG"
+    assert_edited_only_in(result, original, PAINTED)
+    assert colours(result.crop(PAINTED)) == {(0, 0, 255)}
+
+
+def test_composite_keeps_pixels_that_are_only_partly_transparent():
+    original = noise()
+    mask = Image.new("RGBA", SIZE, (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), PAINTED)
+    mask.paste((0, 0, 0, 1), (30, 8, 60, 40))  # nearly transparent, but not fully: kept
+
+    result = opened(
+        images.composite(
+            encoded(Image.new("RGB", SIZE)), original=encoded(original), mask=encoded(mask)
+        )
+    )
+
+    assert_edited_only_in(result, original, PAINTED)
+
+
+def test_composite_resizes_an_edit_of_another_size_to_the_input():
+    original = noise()
+
+    result = opened(
+        images.composite(
+            encoded(Image.new("RGB", (30, 30), (0, 0, 255))),
+            original=encoded(original),
+            mask=factories.mask_png(),
+        )
+    )
+
+    assert result.size == SIZE
+    assert_edited_only_in(result, original, PAINTED)
+    assert colours(result.crop(PAINTED)) == {(0, 0, 255)}
+
+
+def test_a_masked_result_is_stored_at_the_inputs_pixels_whatever_the_route_shrinks_to():
+    original = noise()
+    masked = (
+        images.store(encoded(original), extension="png", folder="inputs"),
+        images.store(factories.mask_png(), extension="png", folder="inputs"),
+    )
+    edited = encoded(Image.new("RGB", (128, 128), (0, 0, 255)))
+
+    [stored] = images.convert_and_store([(edited, 7)], "png", None, (32, 32), masked)
+
+    assert (stored.image.width, stored.image.height) == SIZE
+    assert_edited_only_in(opened(images.read(stored.name)), original, PAINTED)
 
 
 # Through the API
@@ -135,3 +217,71 @@ def test_a_mask_without_an_edit_is_a_400(client, live_server, api_key):
     assert inside_the_network.status_code == 400
     assert inside_the_network.json()["error"]["param"] == "mask"
     assert not Generation.objects.exists()
+
+
+@on_a_live_server
+def test_a_masked_edit_on_the_demo_changes_only_the_transparent_area(client):
+    original = noise()
+
+    result, generation = masked_edit(client, encoded(original), factories.mask_png())
+
+    assert_edited_only_in(result, original, PAINTED)
+    assert generation.provider == "demo"
+    assert images.read(generation.params["inputs"]["mask"]) == factories.mask_png()
+
+
+@on_a_live_server
+def test_a_json_edit_takes_the_mask_as_a_data_url(live_server, api_key):
+    original = noise()
+
+    def data_url(data: bytes) -> str:
+        return "data:image/png;base64," + base64.b64encode(data).decode()
+
+    response = httpx.post(
+        f"{live_server.url}/v1/images/edits",
+        headers={"Authorization": f"Bearer {api_key}"},
+        json={
+            "model": EDIT_MODEL,
+            "prompt": "a window",
+            "image": data_url(encoded(original)),
+            "mask": {"image_url": data_url(factories.mask_png())},
+            "response_format": "b64_json",
+        },
+        timeout=30,
+    )
+
+    assert response.status_code == 200, response.text
+    result = opened(base64.b64decode(response.json()["data"][0]["b64_json"]))
+    assert_edited_only_in(result, original, PAINTED)
+
+
+@on_a_live_server
+def test_an_openai_compatible_upstream_gets_the_mask_and_its_result_is_kept_as_it_is(
+    client, openai_fake, provider_env
+):
+    provider_env(openai_fake)
+    original = noise()
+
+    result, generation = masked_edit(client, encoded(original), factories.mask_png())
+
+    [call] = openai_fake.requests_to("edits")
+    assert [part.data for part in call.parts("mask")] == [factories.mask_png()]
+    assert generation.provider == "openai"
+    # The fake's one-colour picture at the size the gateway asked, not composited.
+    assert result.size == (generation.width, generation.height) != SIZE
+    assert len(colours(result)) == 1
+
+
+@on_a_live_server
+def test_fal_gets_no_mask_and_its_result_is_composited_at_the_inputs_pixels(client, fal):
+    original = noise()
+
+    result, generation = masked_edit(client, encoded(original), factories.mask_png(), size="64x64")
+
+    body = fal.requests_to("submit")[-1].json
+    assert "mask" not in body
+    assert body["image_size"] == {"width": 64, "height": 64}
+    assert generation.provider == "fal"
+    assert (generation.width, generation.height) == SIZE
+    assert_edited_only_in(result, original, PAINTED)
+    assert len(colours(result.crop(PAINTED))) == 1  # fal's one-colour picture, resized
