@@ -54,6 +54,16 @@ def png_bytes(width: int = 64, height: int = 48, colour=(200, 30, 30)) -> bytes:
     return out.getvalue()
 
 
+def mask_png(width: int = 64, height: int = 48, *, painted=(8, 8, 24, 20)) -> bytes:
+    """A mask as OpenAI's edits take it: opaque black, fully transparent (alpha 0) in the
+    `painted` box (left, top, right, bottom), where the image is to change."""
+    mask = Image.new("RGBA", (width, height), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), painted)
+    out = io.BytesIO()
+    mask.save(out, format="PNG")
+    return out.getvalue()
+
+
 SIZE = "256x256"
 
 

@@ -9,10 +9,13 @@ job queue, run, finish or be cancelled upstream. Each step leaves a screenshot i
 """
 
 import base64
+import io
 import itertools
+import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -21,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -69,6 +73,8 @@ class Site:
             "DEBUG": "true",
             "STARTER_CREDITS_USD": "1.00",
             "LOG_LEVEL": "WARNING",
+            # Each test signs up a user of its own, more than five a minute from one address.
+            "SIGN_UP_RATE_LIMIT_PER_MINUTE": "50",
             **(env or {}),
         }
         RESULTS.mkdir(exist_ok=True)
@@ -374,6 +380,50 @@ def test_edit_with_an_uploaded_image(page: Page, demo_site: Site, steps: Steps):
     expect(page.get_by_label("Model")).to_have_value("qwen-image-edit-plus:edit")
     expect(page.locator("input[name=picks]:checked")).to_have_count(1)
     steps.shot(page, "edit-this-image-opens-the-editor")
+
+
+def test_paint_a_mask_and_edit_only_there(page: Page, demo_site: Site, steps: Steps):
+    sign_up(page, demo_site)
+    choose_model(page, "qwen-image-edit:edit")
+    canvas = page.get_by_role("img", name="Mask: painted where the image should change")
+    expect(canvas).to_be_hidden()  # no image to paint on yet
+    red = (200, 30, 30)
+    page.get_by_label("Upload images").set_input_files(
+        [{"name": "photo.png", "mimeType": "image/png", "buffer": factories.png_bytes(200, 150)}]
+    )
+    expect(canvas).to_be_visible()
+    page.wait_for_function("document.querySelector('.mask-stage canvas').width === 200")
+
+    # A stroke across the left half, at mid-height, in screen pixels of the image shown.
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5, steps=8)
+    page.mouse.up()
+    steps.shot(page, "mask-painted")
+
+    page.get_by_label("Prompt", exact=True).fill("A round window on the left")
+    page.get_by_role("button", name="Generate").click()
+    card = newest_card(page)
+    expect(card.locator(".status")).to_have_text("Done")
+    expect(card).to_contain_text("200 × 150")  # the input's pixels, as the mask's
+    steps.shot(page, "edited-only-where-painted")
+
+    with sqlite3.connect(demo_site.data_dir / "db.sqlite3") as database:
+        [params] = database.execute(
+            "SELECT params FROM gateway_generation ORDER BY created_at DESC LIMIT 1"
+        ).fetchone()
+    media = demo_site.data_dir / "media"
+    mask = Image.open(media / json.loads(params)["inputs"]["mask"])
+    assert (mask.format, mask.size) == ("PNG", (200, 150))
+    alpha = mask.getchannel("A")
+    assert [alpha.getpixel((x, 75)) for x in (40, 60, 70)] == [0, 0, 0]  # painted
+    assert [alpha.getpixel(point) for point in ((150, 75), (60, 10), (190, 140))] == [255] * 3
+    made = page.request.get(demo_site.url + card.get_by_role("img").get_attribute("src"))
+    result = Image.open(io.BytesIO(made.body())).convert("RGB")
+    assert result.getpixel((150, 75)) == red  # kept
+    assert result.getpixel((50, 75)) != red  # edited
 
 
 def test_compare_two_models(page: Page, demo_site: Site, steps: Steps):

@@ -1,4 +1,4 @@
-"""Image edits from the playground: uploads, picked earlier results, reused inputs."""
+"""Image edits from the playground: uploads, picked earlier results, reused inputs, masks."""
 
 import re
 
@@ -6,6 +6,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from PIL import Image
 
 from playground.gateway.models import Generation
 from tests import factories
@@ -145,3 +146,41 @@ def test_reusing_an_edit_offers_its_input_images(signed_in, user):
     again = Generation.objects.exclude(pk=first.pk).get(user=user)
     [stored] = again.params["inputs"]["images"]
     assert default_storage.open(stored).read() == factories.png_bytes()
+
+
+def mask_upload(**options) -> SimpleUploadedFile:
+    return SimpleUploadedFile("mask.png", factories.mask_png(**options), content_type="image/png")
+
+
+def test_a_painted_mask_is_stored_and_the_edit_kept_to_it(signed_in, user):
+    signed_in.post(
+        reverse("studio:generate"),
+        run_form(model="qwen-image-edit:edit", images=[png_upload()], mask=mask_upload()),
+        headers=HTMX,
+    )
+
+    generation = Generation.objects.get(user=user)
+    assert generation.status == Generation.Status.SUCCEEDED
+    assert default_storage.open(generation.params["inputs"]["mask"]).read() == (
+        factories.mask_png()
+    )
+    result = Image.open(generation.images.get().file.open("rb")).convert("RGB")
+    assert result.size == (64, 48)  # the input's pixels, as the mask's
+    assert result.getpixel((40, 30)) == (200, 30, 30)  # opaque in the mask: the input's red
+    assert result.getpixel((16, 14)) != (200, 30, 30)  # painted: the demo's edit
+
+
+def test_a_mask_that_does_not_fit_the_first_image_is_a_form_error(signed_in, user):
+    response = signed_in.post(
+        reverse("studio:generate"),
+        run_form(
+            model="qwen-image-edit:edit",
+            images=[png_upload()],
+            mask=mask_upload(width=32, height=32, painted=(0, 0, 8, 8)),
+        ),
+        headers=HTMX,
+    )
+
+    assert "the mask is 32x32; it must have the pixels of the first image, 64x48" in response.text
+    assert not Generation.objects.exists()
+    assert factories.balance_micros(user) == factories.START

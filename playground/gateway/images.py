@@ -56,15 +56,21 @@ class InputImage:
     height: int
 
 
-def check_input(data: bytes) -> InputImage:
+def check_input(data: bytes, *, mask_for: InputImage | None = None) -> InputImage:
     """The format and pixels of an uploaded image, or `CorruptImage` saying why not.
 
     The header is read first and the pixel count checked before anything is decoded, so a
     decompression bomb costs nothing; then the image is decoded once, so that a truncated or
     corrupt file is refused here rather than failing a provider (or the demo) mid-job.
+
+    With `mask_for` (the first input image), the image is that image's mask, as OpenAI's edits
+    take one: a PNG of the same pixels with an alpha channel (or a tRNS transparent colour),
+    whose fully transparent pixels mark where to edit. That too is read from the header.
     """
     try:
         with Image.open(io.BytesIO(data)) as image:
+            if mask_for is not None:
+                _check_mask_header(image, mask_for)
             if image.format not in INPUT_FORMATS:
                 raise CorruptImage(f"{image.format} images are not accepted; use PNG, JPEG or WebP")
             width, height = image.size
@@ -86,6 +92,21 @@ def check_input(data: bytes) -> InputImage:
         Image.DecompressionBombError,
     ) as exc:
         raise CorruptImage("the file is not a readable PNG, JPEG or WebP image") from exc
+
+
+def _check_mask_header(mask: Image.Image, first: InputImage) -> None:
+    if mask.format != "PNG":
+        raise CorruptImage(f"the mask is a {mask.format} image; send a PNG with an alpha channel")
+    if not mask.has_transparency_data:
+        raise CorruptImage(
+            f"the mask is a PNG without an alpha channel ({mask.mode}); its fully transparent "
+            "pixels mark where to edit"
+        )
+    if mask.size != (first.width, first.height):
+        raise CorruptImage(
+            f"the mask is {mask.width}x{mask.height}; it must have the pixels of the first "
+            f"image, {first.width}x{first.height}"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,16 +181,46 @@ class StoredImage:
     seed: int | None
 
 
+def composite(edited: bytes, *, original: bytes, mask: bytes) -> bytes:
+    """The edit applied through the mask, as PNG at the original's pixels: `edited` (resized to
+    them) where the mask is fully transparent (alpha 0), `original`'s own pixels everywhere
+    else. How the gateway honours a mask for providers that take none."""
+    try:
+        with (
+            Image.open(io.BytesIO(original)) as base,
+            Image.open(io.BytesIO(mask)) as stencil,
+            Image.open(io.BytesIO(edited)) as edit,
+        ):
+            mode = "RGBA" if base.has_transparency_data else "RGB"
+            base = base.convert(mode)
+            edit = edit.convert(mode)
+            if edit.size != base.size:
+                edit = edit.resize(base.size, Image.Resampling.LANCZOS)
+            keep = stencil.convert("RGBA").getchannel("A").point(lambda alpha: 255 if alpha else 0)
+            out = io.BytesIO()
+            Image.composite(base, edit, keep).save(out, format="PNG")
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise CorruptImage(f"the provider returned an unreadable image ({exc})") from exc
+    return out.getvalue()
+
+
 def convert_and_store(
     results: list[tuple[bytes, int | None]],
     output_format: str,
     compression: int | None,
     resize: tuple[int, int] | None = None,
+    masked: tuple[str, str] | None = None,
 ) -> list[StoredImage]:
     """Each result image `(data, seed)` converted to `output_format` (shrunk to `resize`) and
-    stored."""
+    stored. With `masked`, the storage names of the first input image and its mask, each
+    result is first composited into that image through the mask, at its pixels (`composite`)."""
+    if masked is not None:
+        original, mask = (read(name) for name in masked)
+        resize = None
     stored = []
     for data, seed in results:
+        if masked is not None:
+            data = composite(data, original=original, mask=mask)
         encoded = encode(data, output_format=output_format, compression=compression, resize=resize)
         name = store(encoded.data, extension=encoded.output_format)
         stored.append(StoredImage(name=name, image=encoded, seed=seed))

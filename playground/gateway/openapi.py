@@ -30,6 +30,12 @@ PER_MODEL_RANGE = (
     "Each model takes the range of its providers (its page lists them); outside it, 400. "
     "A provider with a narrower range gets the value clamped, said in `mapped`."
 )
+MASK = (
+    "Optional: a PNG with the first image's pixels and an alpha channel; its fully transparent "
+    "pixels (alpha 0) mark where to edit. Providers that take no mask get the edit composited "
+    "into the first image through it by the gateway: the output has the first image's pixels, "
+    "and keeps them exactly wherever the mask is not fully transparent."
+)
 _COMMON_PARAMETERS = {
     "model": {
         "type": "string",
@@ -271,7 +277,7 @@ def document(*, server_url: str) -> dict:
                             "items": {"type": "string", "format": "binary"},
                             "description": "PNG, JPEG or WebP; repeat `image` or use `image[]`.",
                         },
-                        "mask": {"type": "string", "format": "binary"},
+                        "mask": {"type": "string", "format": "binary", "description": MASK},
                     },
                     "additionalProperties": True,
                 },
@@ -286,7 +292,11 @@ def document(*, server_url: str) -> dict:
                                 {"type": "array", "items": {"type": "string"}},
                             ],
                             "description": "http(s) URLs or data:image/... URIs.",
-                        }
+                        },
+                        "mask": {
+                            "type": "string",
+                            "description": f"An http(s) URL or a data:image/png URI. {MASK}",
+                        },
                     },
                     "additionalProperties": True,
                 },

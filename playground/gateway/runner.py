@@ -22,6 +22,8 @@ from django.utils import timezone
 
 from playground.accounts.services import credits_settle
 from playground.providers.base import (
+    Behaviour,
+    Provider,
     ProviderError,
     ProviderFlagged,
     ProviderImage,
@@ -263,7 +265,7 @@ class _Run:
                 seed=(generation.seed + first) % (MAX_SEED + 1),
                 n=min(per_call, generation.n - first),
                 images=inputs,
-                mask=mask,
+                mask=None if _gateway_masks(provider) else mask,
                 output_format=params["output_format"],
                 params=sent,
                 previews=self.previews,
@@ -295,7 +297,8 @@ class _Run:
         self, results: list[ProviderResult], client, route: Route
     ) -> list[images.StoredImage]:
         """Fetch the images the provider made, except those its safety filter withheld,
-        convert them (shrunk to the pixels asked for, when the route says so) and store them."""
+        convert them (shrunk to the pixels asked for, when the route says so; composited into
+        the first input through the mask, when the gateway applies it) and store them."""
         made = [image for result in results for image in result.images][: self.generation.n]
         produced = [image for image in made if not image.flagged]
         if not produced:
@@ -308,12 +311,15 @@ class _Run:
             for data in raw:  # never hand back an opaque image for a transparent one
                 if not await images.off_loop(images.has_alpha, data):
                     raise images.CorruptImage("the provider made an opaque image")
+        inputs = params["inputs"]
+        masked = inputs["mask"] and _gateway_masks(provider_for(route))
         return await images.off_loop(
             images.convert_and_store,
             [(data, image.seed) for data, image in zip(raw, produced, strict=True)],
             params["output_format"],
             params["output_compression"],
             tuple(route.resize) if route.resize else None,
+            (inputs["images"][0], inputs["mask"]) if masked else None,
         )
 
     async def report(self, progress: ProviderProgress, provider: str) -> None:
@@ -375,6 +381,13 @@ def _retry_backoff(exc: Exception) -> bool | float:
     if isinstance(exc, ProviderRateLimited) and exc.retry_after is not None:
         return exc.retry_after if exc.retry_after <= MAX_RETRY_AFTER_SECONDS else False
     return isinstance(exc, ProviderError) and exc.retryable
+
+
+def _gateway_masks(provider: Provider) -> bool:
+    """Whether the gateway applies an edit's mask itself, as the provider's parameter table
+    says (it emulates `mask`), instead of sending it."""
+    param = provider.parameters.get("mask")
+    return param is not None and param.behaviour == Behaviour.EMULATED
 
 
 def _usable(routes: list[Route], health: circuit.Health) -> list[Route]:

@@ -70,6 +70,7 @@ class GenerationRequest:
     images: tuple[bytes, ...] = ()
     image_urls: tuple[str, ...] = ()
     mask: bytes | None = None
+    mask_url: str | None = None
     webhook_url: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -84,6 +85,7 @@ class GenerationRequest:
                     "mode": self.mode,
                     "prompt": self.prompt,
                     "image_urls": self.image_urls,
+                    "mask_url": self.mask_url,
                 },
                 sort_keys=True,
                 default=str,
@@ -118,7 +120,8 @@ def parse_generation_request(
     mask: bytes | None = None,
     from_form: bool = False,
 ) -> GenerationRequest:
-    """Check a generation or edit request. Edits take uploaded `images`, or URLs in `image`.
+    """Check a generation or edit request. Edits take uploaded `images`, or URLs in `image`,
+    and a `mask` upload, or its URL in `mask`.
 
     With `from_form`, the values are multipart strings: parameters this module does not know get
     their JSON type back ("true" a boolean, "12" a number) so provider flags keep their type.
@@ -138,6 +141,14 @@ def parse_generation_request(
         raise InvalidRequest(
             "'image' belongs to /v1/images/edits; generations take a prompt only.", param="image"
         )
+    mask_value = values.pop("mask", None)
+    mask_url = None if mask_value is None else _image_url(mask_value, "mask")
+    if mode == Mode.GENERATE and mask_url:
+        raise InvalidRequest(
+            "'mask' belongs to /v1/images/edits, with the image it masks.", param="mask"
+        )
+    if mask and mask_url:
+        raise InvalidRequest("Send one mask: a file or a URL, not both.", param="mask")
     known = {
         "mode": mode,
         "model": _text(values.pop("model", None), "model", max_length=200) or DEFAULT_MODEL,
@@ -164,6 +175,7 @@ def parse_generation_request(
         "images": images,
         "image_urls": image_urls,
         "mask": mask,
+        "mask_url": mask_url,
         "webhook_url": _url(values.pop("webhook_url", None), "webhook_url"),
     }
     for name in IGNORED:
@@ -253,15 +265,21 @@ def _image_urls(*values: Any) -> tuple[str, ...]:
         if value is None:
             continue
         for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, dict):  # {"image_url": "..."} or {"url": "..."}
-                item = item.get("image_url") or item.get("url")
-            url = _url(item, "image", allow_data=True)
-            if url is None:
-                raise InvalidRequest(
-                    "'image' must be an http(s) URL or a data:image/... URI.", param="image"
-                )
-            urls.append(url)
+            urls.append(_image_url(item, "image"))
     return tuple(urls)
+
+
+def _image_url(item: Any, param: str) -> str:
+    """An input image named by URL: an http(s) URL or a data:image/... URI, bare or as
+    `{"image_url": ...}` (or `{"url": ...}`)."""
+    if isinstance(item, dict):
+        item = item.get("image_url") or item.get("url")
+    url = _url(item, param, allow_data=True)
+    if url is None:
+        raise InvalidRequest(
+            f"'{param}' must be an http(s) URL or a data:image/... URI.", param=param
+        )
+    return url
 
 
 def _url(value: Any, param: str, *, allow_data: bool = False) -> str | None:
@@ -361,14 +379,16 @@ def check_image_count(count: int) -> None:
         )
 
 
-def check_upload(*, name: str, size: int, content_type: str | None = None) -> None:
+def check_upload(
+    *, name: str, size: int, content_type: str | None = None, param: str = "image"
+) -> None:
     """An uploaded file's declared size and, when the client said it, type. The bytes
     themselves are checked when they are stored (`images.check_input`)."""
     if content_type is not None and content_type not in images.INPUT_CONTENT_TYPES:
-        raise InvalidRequest(f"{name} is not a PNG, JPEG or WebP image.", param="image")
+        raise InvalidRequest(f"{name} is not a PNG, JPEG or WebP image.", param=param)
     if size > settings.MAX_UPLOAD_BYTES:
         raise PayloadTooLarge(
             f"{name} is {filesizeformat(size)}; the limit is "
             f"{filesizeformat(settings.MAX_UPLOAD_BYTES)} per image.",
-            param="image",
+            param=param,
         )

@@ -59,13 +59,10 @@ async def generation_submit(
     `idempotency_key` already used by this user for the same request, nothing new is created or
     charged and the first generation comes back with `created` False.
     """
-    fetched = [await _fetch_input(url, client_for("inputs")) for url in request.image_urls]
+    fetched = [await _fetch_input(url, param="image") for url in request.image_urls]
     uploads = [*request.images, *fetched]
-    input_names = (
-        await images.off_loop(_store_inputs, uploads, request.mask)
-        if uploads or request.mask
-        else None
-    )
+    mask = await _fetch_input(request.mask_url, param="mask") if request.mask_url else request.mask
+    input_names = await images.off_loop(_store_inputs, uploads, mask) if uploads else None
     return await sync_to_async(generation_create)(
         user=user,
         request=request,
@@ -78,33 +75,39 @@ async def generation_submit(
     )
 
 
-async def _fetch_input(url: str, client) -> bytes:
+async def _fetch_input(url: str, *, param: str) -> bytes:
+    client = client_for("inputs")
     try:
         return await fetch_bytes(url, client, max_bytes=settings.MAX_UPLOAD_BYTES, public_only=True)
     except (FetchRefused, ProviderError) as exc:
-        raise InvalidRequest(f"Could not use the image URL: {exc}", param="image") from exc
+        raise InvalidRequest(f"Could not use the {param} URL: {exc}", param=param) from exc
 
 
 def _store_inputs(uploads: list[bytes], mask: bytes | None) -> dict:
-    """Check every input image, then store them all (nothing is stored if one is refused);
-    the job reads them back from storage. Keeps the first image's pixels, for the size of an
-    edit that names none."""
-    checked = [(data, "image") for data in uploads] + ([(mask, "mask")] if mask else [])
-    found = []
-    for data, param in checked:
-        try:
-            found.append(images.check_input(data))
-        except images.CorruptImage as exc:
-            raise InvalidRequest(f"Invalid '{param}': {exc}.", param=param) from exc
+    """Check every input image, and the mask against the first, then store them all (nothing
+    is stored if one is refused); the job reads them back from storage. Keeps the first
+    image's pixels, for the size of an edit that names none."""
+    checked = [(data, _checked_input(data, "image")) for data in uploads]
+    first = checked[0][1]
+    if mask is not None:
+        checked.append((mask, _checked_input(mask, "mask", mask_for=first)))
     names = [
-        images.store(data, extension=image.extension, folder="inputs")
-        for (data, _), image in zip(checked, found, strict=True)
+        images.store(data, extension=image.extension, folder="inputs") for data, image in checked
     ]
     return {
         "images": names[: len(uploads)],
-        "mask": names[len(uploads)] if mask else None,
-        "first_size": [found[0].width, found[0].height] if uploads else None,
+        "mask": names[len(uploads)] if mask is not None else None,
+        "first_size": [first.width, first.height],
     }
+
+
+def _checked_input(
+    data: bytes, param: str, *, mask_for: images.InputImage | None = None
+) -> images.InputImage:
+    try:
+        return images.check_input(data, mask_for=mask_for)
+    except images.CorruptImage as exc:
+        raise InvalidRequest(f"Invalid '{param}': {exc}.", param=param) from exc
 
 
 @dataclass(frozen=True, kw_only=True)

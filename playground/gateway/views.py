@@ -103,15 +103,18 @@ async def images_generations(request: HttpRequest, api_key: ApiKey) -> JsonRespo
 
 @api_view("POST")
 async def images_edits(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
-    """Multipart like OpenAI's (`image` or `image[]` files, `mask`), or JSON with image URLs."""
+    """Multipart like OpenAI's (`image` or `image[]` files, a `mask` file), or JSON with image
+    and mask URLs."""
     if request.content_type == "multipart/form-data":
         _check_length(request)
         files = _parsed_form(request).FILES
         uploads = [*files.getlist("image"), *files.getlist("image[]")]
         check_image_count(len(uploads))
-        for upload in [*uploads, *files.getlist("mask")]:
+        for upload in uploads:
             check_upload(name=upload.name, size=upload.size)
         mask = files.get("mask")
+        if mask:
+            check_upload(name=mask.name, size=mask.size, param="mask")
         fields = {
             name: values if len(values) > 1 else values[0] for name, values in request.POST.lists()
         }

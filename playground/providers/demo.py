@@ -41,6 +41,10 @@ class DemoProvider(Provider):
         "size": Param(Behaviour.CONVERTED, "width, height"),
         "seed": Param(Behaviour.PASSTHROUGH, note="chooses the colours"),
         "image": Param(Behaviour.PASSTHROUGH, note="the first image becomes the background"),
+        "mask": Param(
+            Behaviour.EMULATED,
+            note="the gateway composites the edit into the input through the mask",
+        ),
         "output_format": Param(Behaviour.EMULATED, note="drawn as PNG, converted by the gateway"),
         "partial_images": Param(Behaviour.PASSTHROUGH, note="up to two stages of the drawing"),
     }

@@ -64,7 +64,10 @@ class FalProvider(HttpProvider):
             "data URIs up to 256 KiB, larger images uploaded to fal's storage and sent by URL; "
             "image_url on one-image endpoints",
         ),
-        "mask": Param(Behaviour.IGNORED, note="the Qwen edit endpoints take no mask"),
+        "mask": Param(
+            Behaviour.EMULATED,
+            note="the gateway composites the edit into the input through the mask",
+        ),
         "output_format": Param(
             Behaviour.CONVERTED,
             "output_format",

@@ -58,7 +58,10 @@ class ReplicateProvider(HttpProvider):
             "data URIs up to 256 KiB, larger images uploaded to Replicate's files API and sent "
             "by URL; a list where the model takes several",
         ),
-        "mask": Param(Behaviour.IGNORED, note="the Qwen models here take no mask"),
+        "mask": Param(
+            Behaviour.EMULATED,
+            note="the gateway composites the edit into the input through the mask",
+        ),
         "output_format": Param(
             Behaviour.CONVERTED,
             "output_format",

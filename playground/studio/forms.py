@@ -64,6 +64,12 @@ class RunForm(PromptForm):
         help_text="PNG, JPEG or WebP. Drop them here or choose files.",
         widget=MultipleFileInput(attrs={"accept": ",".join(images.INPUT_CONTENT_TYPES)}),
     )
+    mask = forms.FileField(
+        label="Mask",
+        required=False,
+        help_text="Painted on the first image: its transparent pixels mark where to edit.",
+        widget=forms.FileInput(attrs={"accept": "image/png", "hidden": True}),
+    )
     picks = forms.ModelMultipleChoiceField(
         label="Or pick earlier results",
         required=False,
@@ -90,7 +96,7 @@ class RunForm(PromptForm):
                 "hx-target": "#controls",
                 "hx-swap": "outerHTML",
                 "hx-include": "closest form",
-                "hx-params": "not images,csrfmiddlewaretoken",
+                "hx-params": "not images,mask,csrfmiddlewaretoken",
             }
         )
         self.fields["model"].choices = [
@@ -118,7 +124,7 @@ class RunForm(PromptForm):
                 user=user, mode=Mode.EDIT, deleted_at__isnull=True
             )
         elif not option.is_edit:
-            for name in ("images", "picks", "inputs_of"):
+            for name in ("images", "mask", "picks", "inputs_of"):
                 del self.fields[name]
 
     # What the template shows
@@ -186,6 +192,17 @@ class RunForm(PromptForm):
             raise forms.ValidationError(exc.message) from exc
         return uploads
 
+    def clean_mask(self):
+        """The declared size here; the pixels are checked against the first image when the
+        inputs are stored, as for the API (`images.check_input`)."""
+        upload = self.cleaned_data["mask"]
+        if upload:
+            try:
+                check_upload(name=upload.name, size=upload.size, param="mask")
+            except GatewayError as exc:
+                raise forms.ValidationError(exc.message) from exc
+        return upload
+
     def clean(self):
         data = super().clean()
         if data.get("aspect_ratio") == CUSTOM:
@@ -211,7 +228,9 @@ class RunForm(PromptForm):
 
     # The request
 
-    def generation_request(self, *, images: tuple[bytes, ...] = ()) -> GenerationRequest:
+    def generation_request(
+        self, *, images: tuple[bytes, ...] = (), mask: bytes | None = None
+    ) -> GenerationRequest:
         data = self.cleaned_data
         custom = data.get("aspect_ratio") == CUSTOM
         return GenerationRequest(
@@ -227,6 +246,7 @@ class RunForm(PromptForm):
             output_format=data.get("output_format") or "png",
             output_compression=data.get("output_compression"),
             images=images,
+            mask=mask,
             extra={
                 spec.name: data[spec.name]
                 for spec in self.specs
@@ -267,6 +287,11 @@ class RunForm(PromptForm):
             *(images.read(name) for name in names),
             *(upload.read() for upload in data.get("images") or ()),
         )
+
+    def input_mask(self) -> bytes | None:
+        """The mask painted on the first input image, if one was."""
+        upload = self.cleaned_data.get("mask")
+        return upload.read() if upload else None
 
 
 def _input_names(generation: Generation | None) -> list[str]:

@@ -104,7 +104,7 @@ def generate(request):
         try:
             generation = generation_start(
                 user=request.user,
-                request=form.generation_request(images=form.input_images()),
+                request=form.generation_request(images=form.input_images(), mask=form.input_mask()),
                 base_url=request.build_absolute_uri("/"),
             )
         except CALLER_ERRORS as exc:
