@@ -195,6 +195,14 @@ def test_a_long_job_keeps_the_connection_alive_then_completes(asgi_server, api_k
     assert Generation.objects.get().status == Generation.Status.SUCCEEDED
 
 
+def test_the_sdk_reads_a_stream_with_keep_alive_lines(client, fal_only):
+    fal_only.delay = 0.5  # about ten keep-alive lines at 0.05 s
+
+    events = list(client.images.generate(model="qwen-image", prompt="slow", stream=True))
+
+    assert [event.type for event in events] == ["image_generation.completed"]
+
+
 def test_a_caller_that_leaves_mid_stream_cancels_the_job_and_pays_nothing(
     asgi_server, api_key, user, fal_only
 ):
