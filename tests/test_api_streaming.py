@@ -171,16 +171,21 @@ def fal_only(fal, settings):
     return fal
 
 
-def test_a_long_job_keeps_the_connection_alive_then_completes(asgi_server, api_key, fal_only):
-    fal_only.hold_jobs()
-    comments = []
-    with httpx.stream(
+def streaming(asgi_server: str, api_key: str):
+    """A streamed generation on the wire, to read as it comes."""
+    return httpx.stream(
         "POST",
         f"{asgi_server}/v1/images/generations",
         json={"model": "qwen-image", "prompt": "slow", "stream": True},
         headers={"Authorization": f"Bearer {api_key}"},
         timeout=30,
-    ) as response:
+    )
+
+
+def test_a_long_job_keeps_the_connection_alive_then_completes(asgi_server, api_key, fal_only):
+    fal_only.hold_jobs()
+    comments = []
+    with streaming(asgi_server, api_key) as response:
         lines = response.iter_lines()
         for line in lines:
             if line.startswith(":"):
@@ -207,13 +212,7 @@ def test_a_caller_that_leaves_mid_stream_cancels_the_job_and_pays_nothing(
     asgi_server, api_key, user, fal_only
 ):
     fal_only.hold_jobs()
-    with httpx.stream(
-        "POST",
-        f"{asgi_server}/v1/images/generations",
-        json={"model": "qwen-image", "prompt": "never mind", "stream": True},
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=30,
-    ) as response:
+    with streaming(asgi_server, api_key) as response:
         lines = response.iter_lines()  # kept: a dropped iterator would close the connection
         assert next(lines) == ": keep-alive"
         fal_only.wait_for(lambda: fal_only.requests_to("status"))  # the job is under way

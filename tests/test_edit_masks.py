@@ -200,15 +200,12 @@ def test_a_mask_without_an_edit_is_a_400(client, live_server, api_key):
         data={"model": EDIT_MODEL, "prompt": "x"},
         files=[("mask", ("mask.png", factories.mask_png(), "image/png"))],
     )
-    inside_the_network = httpx.post(
-        f"{live_server.url}/v1/images/edits",
-        headers={"Authorization": f"Bearer {api_key}"},
-        json={
-            "model": EDIT_MODEL,
-            "prompt": "x",
-            "image": "data:image/png;base64," + base64.b64encode(factories.png_bytes()).decode(),
-            "mask": f"{live_server.url}/healthz",
-        },
+    inside_the_network = json_edit(
+        live_server,
+        api_key,
+        prompt="x",
+        image=data_url(factories.png_bytes()),
+        mask=f"{live_server.url}/healthz",
     )
 
     assert on_a_generation.value.body["param"] == "mask"
@@ -234,20 +231,13 @@ def test_a_masked_edit_on_the_demo_changes_only_the_transparent_area(client):
 def test_a_json_edit_takes_the_mask_as_a_data_url(live_server, api_key):
     original = noise()
 
-    def data_url(data: bytes) -> str:
-        return "data:image/png;base64," + base64.b64encode(data).decode()
-
-    response = httpx.post(
-        f"{live_server.url}/v1/images/edits",
-        headers={"Authorization": f"Bearer {api_key}"},
-        json={
-            "model": EDIT_MODEL,
-            "prompt": "a window",
-            "image": data_url(encoded(original)),
-            "mask": {"image_url": data_url(factories.mask_png())},
-            "response_format": "b64_json",
-        },
-        timeout=30,
+    response = json_edit(
+        live_server,
+        api_key,
+        prompt="a window",
+        image=data_url(encoded(original)),
+        mask={"image_url": data_url(factories.mask_png())},
+        response_format="b64_json",
     )
 
     assert response.status_code == 200, response.text
@@ -285,3 +275,17 @@ def test_fal_gets_no_mask_and_its_result_is_composited_at_the_inputs_pixels(clie
     assert (generation.width, generation.height) == SIZE
     assert_edited_only_in(result, original, PAINTED)
     assert len(colours(result.crop(PAINTED))) == 1  # fal's one-colour picture, resized
+
+
+def data_url(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+def json_edit(live_server, api_key: str, **fields) -> httpx.Response:
+    """An edit sent as JSON (image and mask as URLs) on the wire."""
+    return httpx.post(
+        f"{live_server.url}/v1/images/edits",
+        headers={"Authorization": f"Bearer {api_key}"},
+        json={"model": EDIT_MODEL, **fields},
+        timeout=30,
+    )
