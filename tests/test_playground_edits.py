@@ -161,6 +161,8 @@ def test_a_painted_mask_is_stored_and_the_edit_kept_to_it(signed_in, user):
 
     generation = Generation.objects.get(user=user)
     assert generation.status == Generation.Status.SUCCEEDED
+    # Made in the input's shape (4:3), not the form's 1:1 stretched into it.
+    assert (generation.params["size"], generation.params["aspect_ratio"]) == (None, None)
     assert default_storage.open(generation.params["inputs"]["mask"]).read() == (
         factories.mask_png()
     )

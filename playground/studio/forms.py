@@ -232,6 +232,9 @@ class RunForm(PromptForm):
         self, *, images: tuple[bytes, ...] = (), mask: bytes | None = None
     ) -> GenerationRequest:
         data = self.cleaned_data
+        # A masked edit comes back at the first image's pixels, so it is made in that image's
+        # shape (no size asked), not stretched into it from the shape chosen.
+        sized = mask is None
         custom = data.get("aspect_ratio") == CUSTOM
         return GenerationRequest(
             mode=self.option.mode,
@@ -239,9 +242,9 @@ class RunForm(PromptForm):
             prompt=data.get("prompt", ""),
             negative_prompt=data.get("negative_prompt", ""),
             n=data.get("n") or 1,
-            size=f"{data.get('width')}x{data.get('height')}" if custom else None,
-            aspect_ratio=None if custom else data.get("aspect_ratio"),
-            resolution=None if custom else data.get("resolution"),
+            size=f"{data.get('width')}x{data.get('height')}" if sized and custom else None,
+            aspect_ratio=data.get("aspect_ratio") if sized and not custom else None,
+            resolution=data.get("resolution") if sized and not custom else None,
             seed=data.get("seed"),
             output_format=data.get("output_format") or "png",
             output_compression=data.get("output_compression"),
