@@ -224,6 +224,22 @@ def test_a_caller_that_leaves_mid_stream_cancels_the_job_and_pays_nothing(
     assert factories.balance_micros(user) == 1_000_000 == factories.ledger_sum_micros(user)
 
 
+def test_a_caller_that_leaves_while_the_job_is_being_submitted_still_stops_it_upstream(
+    asgi_server, api_key, user, fal_only
+):
+    fal_only.hang_next(on="submit")
+    with streaming(asgi_server, api_key) as response:
+        lines = response.iter_lines()
+        assert next(lines) == ": keep-alive"
+        fal_only.wait_for(lambda: fal_only.requests_to("submit"))  # the provider is being asked
+    fal_only.release()  # ... and takes the job after the caller left
+
+    fal_only.wait_for(lambda: fal_only.requests_to("cancel"), timeout=10)
+    generation = factories.wait_until_finished(Generation.objects.get())
+    assert generation.status == Generation.Status.CANCELLED
+    assert factories.balance_micros(user) == 1_000_000 == factories.ledger_sum_micros(user)
+
+
 def test_a_failure_after_the_stream_began_is_an_error_event(client, fal_only, user):
     fal_only.job_error = "the GPU caught fire"
 

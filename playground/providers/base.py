@@ -12,6 +12,7 @@ through, renamed, converted or emulated by the gateway. `translate` applies that
 pages show it.
 """
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -228,9 +229,17 @@ class Provider:
         on_submitted: HandleCallback | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> ProviderResult:
-        handle = await self.submit(job, client)
-        if on_submitted is not None:
-            await on_submitted(handle)
+        submitting = asyncio.ensure_future(self.submit(job, client))
+        try:
+            await asyncio.shield(submitting)
+        finally:
+            # Given up on while the provider was being asked, this still waits for its answer:
+            # once it has the job, the handle goes to the gateway, which then asks it to stop
+            # the job (left running there, it would be billed).
+            await asyncio.wait([submitting])
+            if on_submitted is not None and submitting.exception() is None:
+                await on_submitted(submitting.result())
+        handle = submitting.result()
         return await self.wait(handle, client, on_progress=on_progress)
 
     async def submit(self, job: ProviderJob, client: httpx.AsyncClient) -> dict[str, Any]:
