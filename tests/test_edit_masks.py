@@ -289,3 +289,29 @@ def json_edit(live_server, api_key: str, **fields) -> httpx.Response:
         json={"model": EDIT_MODEL, **fields},
         timeout=30,
     )
+
+
+@on_a_live_server
+def test_a_streamed_masked_edit_shows_its_previews_composited_too(asgi_server, api_key):
+    streaming = openai.OpenAI(base_url=f"{asgi_server}/v1", api_key=api_key, max_retries=0)
+    original = noise()
+
+    events = list(
+        streaming.images.edit(
+            model=EDIT_MODEL,
+            image=("photo.png", encoded(original), "image/png"),
+            mask=("mask.png", factories.mask_png(), "image/png"),
+            prompt="a window where the mask is painted",
+            stream=True,
+            partial_images=2,
+        )
+    )
+
+    assert [event.type for event in events] == [
+        "image_edit.partial_image",
+        "image_edit.partial_image",
+        "image_edit.completed",
+    ]
+    for event in events:  # each as it will be handed back: the input's pixels outside the mask
+        assert event.size == f"{original.width}x{original.height}"
+        assert_edited_only_in(opened(base64.b64decode(event.b64_json)), original, PAINTED)

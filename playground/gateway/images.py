@@ -204,6 +204,12 @@ def composite(edited: bytes, *, original: bytes, mask: bytes) -> bytes:
     return out.getvalue()
 
 
+def composite_stored(edited: bytes, masked: tuple[str, str]) -> bytes:
+    """`composite` with the first input image and its mask as stored (their storage names)."""
+    original, mask = (read(name) for name in masked)
+    return composite(edited, original=original, mask=mask)
+
+
 def convert_and_store(
     results: list[tuple[bytes, int | None]],
     output_format: str,
@@ -213,14 +219,12 @@ def convert_and_store(
 ) -> list[StoredImage]:
     """Each result image `(data, seed)` converted to `output_format` (shrunk to `resize`) and
     stored. With `masked`, the storage names of the first input image and its mask, each
-    result is first composited into that image through the mask, at its pixels (`composite`)."""
-    if masked is not None:
-        original, mask = (read(name) for name in masked)
-        resize = None
+    result is first composited into that image through the mask, at its pixels
+    (`composite_stored`)."""
     stored = []
     for data, seed in results:
         if masked is not None:
-            data = composite(data, original=original, mask=mask)
+            data, resize = composite_stored(data, masked), None
         encoded = encode(data, output_format=output_format, compression=compression, resize=resize)
         name = store(encoded.data, extension=encoded.output_format)
         stored.append(StoredImage(name=name, image=encoded, seed=seed))

@@ -217,7 +217,7 @@ class _Run:
         client = client_for(provider.slug)
 
         async def progressed(progress: ProviderProgress) -> None:
-            await self.report(progress, provider.slug)
+            await self.report(progress, provider)
 
         results = await _all_or_none(
             provider.wait(handle, client, on_progress=progressed) for _, handle in self.handles
@@ -281,7 +281,7 @@ class _Run:
             )
 
         async def progressed(progress: ProviderProgress) -> None:
-            await self.report(progress, provider.slug)
+            await self.report(progress, provider)
 
         try:
             results = await _all_or_none(
@@ -311,25 +311,36 @@ class _Run:
             for data in raw:  # never hand back an opaque image for a transparent one
                 if not await images.off_loop(images.has_alpha, data):
                     raise images.CorruptImage("the provider made an opaque image")
-        inputs = params["inputs"]
-        masked = inputs["mask"] and _gateway_masks(provider_for(route))
         return await images.off_loop(
             images.convert_and_store,
             [(data, image.seed) for data, image in zip(raw, produced, strict=True)],
             params["output_format"],
             params["output_compression"],
             tuple(route.resize) if route.resize else None,
-            (inputs["images"][0], inputs["mask"]) if masked else None,
+            self._masked(provider_for(route)),
         )
 
-    async def report(self, progress: ProviderProgress, provider: str) -> None:
+    def _masked(self, provider: Provider) -> tuple[str, str] | None:
+        """The storage names of the first input image and its mask, when the gateway applies
+        the mask itself for `provider` (which emulates `mask`); else None."""
+        inputs = self.generation.params["inputs"]
+        if inputs["mask"] and _gateway_masks(provider):
+            return inputs["images"][0], inputs["mask"]
+        return None
+
+    async def report(self, progress: ProviderProgress, provider: Provider) -> None:
         """Save what the provider reports, keep the heartbeat, and notice a stop by the user.
 
         Providers report after every poll; the database is written when the report changed, and
         at most every `HEARTBEAT_SECONDS` otherwise (the sweep resumes jobs whose heartbeat
-        stopped). A preview goes to the caller who streams the run, not to the database."""
-        report = asdict(progress) | {"provider": provider}
+        stopped). A preview goes to the caller who streams the run, not to the database, as
+        the image will be handed back: composited through the mask where the gateway applies
+        it."""
+        report = asdict(progress) | {"provider": provider.slug}
         if (preview := report.pop("preview")) is not None and self.on_preview is not None:
+            masked = self._masked(provider)
+            if masked is not None:
+                preview = await images.off_loop(images.composite_stored, preview, masked)
             await self.on_preview(preview)
         running = Generation.objects.filter(pk=self.generation.pk, status=Generation.Status.RUNNING)
         if report != self.last_report:
