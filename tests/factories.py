@@ -156,3 +156,9 @@ def wait_until_finished(generation: Generation, timeout: float = 10) -> Generati
         threading.Event().wait(0.02)
         generation.refresh_from_db()
     return generation
+
+
+def event_types(kind: str, *, partials: int) -> list[str]:
+    """The types of a stream's events: `partials` partial images, then the completed image
+    (`kind` is "image_generation" or "image_edit")."""
+    return [f"{kind}.partial_image"] * partials + [f"{kind}.completed"]

@@ -116,5 +116,5 @@ def test_errors(run):
 def assert_streamed(summary: dict, kind: str) -> None:
     """The two partial images the demo gives, then the completed image, as a PNG."""
     types = summary["types"]
-    assert types == [f"{kind}.partial_image"] * 2 + [f"{kind}.completed"], types
+    assert types == factories.event_types(kind, partials=2), types
     assert Image.open(io.BytesIO(base64.b64decode(summary["b64_json"]))).format == "PNG"

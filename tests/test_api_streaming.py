@@ -48,11 +48,7 @@ def test_a_stream_sends_the_partial_images_asked_for_then_the_image(client, user
         )
     )
 
-    assert [event.type for event in events] == [
-        "image_generation.partial_image",
-        "image_generation.partial_image",
-        "image_generation.completed",
-    ]
+    assert [event.type for event in events] == factories.event_types("image_generation", partials=2)
     assert [event.partial_image_index for event in events[:2]] == [0, 1]
     for event in events:
         assert picture(event.b64_json).size == (512, 384)
@@ -83,11 +79,7 @@ def test_an_upstream_that_streams_passes_its_partial_images_on(client, openai_fa
         )
     )
 
-    assert [event.type for event in events] == [
-        "image_generation.partial_image",
-        "image_generation.partial_image",
-        "image_generation.completed",
-    ]
+    assert [event.type for event in events] == factories.event_types("image_generation", partials=2)
     assert openai_fake.requests_to("generations")[-1].json["partial_images"] == 2
     assert {picture(event.b64_json).size for event in events} == {(320, 240)}
 
@@ -119,7 +111,7 @@ def test_an_edit_streams_image_edit_events(client, tmp_path):
             )
         )
 
-    assert [event.type for event in events] == ["image_edit.partial_image", "image_edit.completed"]
+    assert [event.type for event in events] == factories.event_types("image_edit", partials=1)
     assert Generation.objects.get().mode == "edit"
 
 

@@ -307,11 +307,7 @@ def test_a_streamed_masked_edit_shows_its_previews_composited_too(asgi_server, a
         )
     )
 
-    assert [event.type for event in events] == [
-        "image_edit.partial_image",
-        "image_edit.partial_image",
-        "image_edit.completed",
-    ]
+    assert [event.type for event in events] == factories.event_types("image_edit", partials=2)
     for event in events:  # each as it will be handed back: the input's pixels outside the mask
         assert event.size == f"{original.width}x{original.height}"
         assert_edited_only_in(opened(base64.b64decode(event.b64_json)), original, PAINTED)
