@@ -3,13 +3,21 @@ fields, as today's SDKs send and read them: each has a defined behaviour."""
 
 import base64
 import io
+import tomllib
+from pathlib import Path
+from typing import Literal, get_args, get_origin, get_type_hints
 
 import openai
 import pytest
+from openai.types import image_edit_params, image_generate_params
 from PIL import Image
 
+import playground.catalog
 from playground.gateway.models import Generation
+from playground.gateway.schemas import CHOICES, OUTPUT_FORMATS, RESPONSE_FORMATS
 from tests import factories
+
+CATALOG = Path(playground.catalog.__file__).parent / "data" / "catalog.toml"
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -150,3 +158,66 @@ def test_a_value_outside_openais_choices_is_a_400_naming_it(client, field, value
         generated(client, extra_body={field: value})
 
     assert refused.value.param == field
+
+
+# The installed SDK's own parameters: the suite fails the day a release adds one, or a value,
+# that has no behaviour defined here.
+
+SDK_PARAMS = (image_generate_params.ImageGenerateParamsBase, image_edit_params.ImageEditParamsBase)
+# Values of the SDK that are refused here on purpose, with a 400 naming the parameter.
+REFUSED_VALUES = {"output_format": {"svg"}}
+ACCEPTED = CHOICES | {"output_format": OUTPUT_FORMATS, "response_format": RESPONSE_FORMATS}
+
+
+def literal_values(annotation) -> set:
+    if get_origin(annotation) is Literal:
+        return set(get_args(annotation))
+    return {value for argument in get_args(annotation) for value in literal_values(argument)}
+
+
+def sdk_fields() -> dict[str, set]:
+    """Each request field of the SDK's image calls, with the values its type lists (if any)."""
+    fields: dict[str, set] = {}
+    for params in SDK_PARAMS:
+        for name, annotation in get_type_hints(params).items():
+            fields.setdefault(name, set()).update(literal_values(annotation))
+    return fields
+
+
+def test_every_parameter_of_the_sdk_is_documented_with_its_behaviour():
+    documented = tomllib.loads(CATALOG.read_text())["parameters"]
+
+    assert set(sdk_fields()) - set(documented) == set()
+
+
+def test_every_value_the_sdk_offers_is_taken_or_refused_on_purpose():
+    for name, values in sdk_fields().items():
+        if name in ACCEPTED:
+            assert values - set(ACCEPTED[name]) <= REFUSED_VALUES.get(name, set()), name
+
+
+def test_the_documented_choices_are_the_ones_checked():
+    documented = tomllib.loads(CATALOG.read_text())["parameters"]
+
+    for name, choices in CHOICES.items():
+        assert documented[name]["choices"] == list(choices), name
+
+
+def test_a_guide_file_no_provider_takes_is_refused_not_dropped(client):
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.images.edit(
+            model="qwen-image-edit",
+            image=("photo.png", factories.png_bytes(), "image/png"),
+            markup=("guide.png", factories.mask_png(), "image/png"),
+            prompt="x",
+        )
+
+    assert refused.value.param == "markup"
+    assert not Generation.objects.exists()
+
+
+def test_svg_output_is_a_400_naming_it(client):
+    with pytest.raises(openai.BadRequestError) as refused:
+        generated(client, output_format="svg")
+
+    assert refused.value.param == "output_format"

@@ -31,12 +31,21 @@ IGNORED = frozenset({"user", "safety_identifier"})
 MAX_PARTIAL_IMAGES = 3
 # OpenAI's own parameters, checked against its choices and kept in `extra`: passed to providers
 # that take them (`fit.py` says what happens where they do not).
+# The values are those of the current SDK (`tests/test_api_openai_params.py` checks them
+# against the installed one).
 CHOICES = {
-    "quality": ("standard", "hd", "low", "medium", "high", "auto"),
+    "quality": ("standard", "hd", "low", "medium", "high", "xhigh", "max", "auto"),
     "background": ("transparent", "opaque", "auto"),
     "moderation": ("low", "auto"),
     "input_fidelity": ("high", "low"),
     "style": ("vivid", "natural"),
+    "complexity": ("low", "medium", "high"),
+}
+# OpenAI's parameters that change what is made but that no provider here can be sent: refused
+# rather than silently left out.
+UNTAKEN = {
+    "markup": "'markup' (a guide drawn over the first image) is not taken by any provider here; "
+    "paint a mask instead to limit the edit.",
 }
 # The formats that keep an alpha channel, for `background="transparent"`.
 TRANSPARENT_FORMATS = ("png", "webp", "avif")
@@ -180,6 +189,9 @@ def parse_generation_request(
     }
     for name in IGNORED:
         values.pop(name, None)
+    for name, message in UNTAKEN.items():
+        if name in values:
+            raise InvalidRequest(message, param=name)
     if from_form:
         values = {name: _from_form(value) for name, value in values.items()}
     for name, choices in CHOICES.items():

@@ -37,6 +37,7 @@ from .models import Generation
 from .responses import images_body, status_body
 from .runner import Start, generation_run
 from .schemas import (
+    UNTAKEN,
     GenerationRequest,
     check_image_count,
     check_upload,
@@ -49,6 +50,7 @@ from .tasks import run_generation
 logger = logging.getLogger(__name__)
 
 MAX_IDEMPOTENCY_KEY_CHARS = 255
+FILE_FIELDS = frozenset({"image", "image[]", "mask"})
 
 
 def api_view(*methods: str, authenticated: bool = True):
@@ -108,6 +110,12 @@ async def images_edits(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
     if request.content_type == "multipart/form-data":
         _check_length(request)
         files = _parsed_form(request).FILES
+        if unread := set(files) - FILE_FIELDS:
+            name = min(unread)
+            raise InvalidRequest(
+                UNTAKEN.get(name, f"'{name}' files are not taken here: send image and mask."),
+                param=name,
+            )
         uploads = [*files.getlist("image"), *files.getlist("image[]")]
         check_image_count(len(uploads))
         for upload in uploads:
