@@ -4,8 +4,10 @@ Both are blocking (CPU or file/S3 I/O); callers on the event loop run them in a 
 """
 
 import asyncio
+import functools
 import io
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -204,10 +206,11 @@ def composite(edited: bytes, *, original: bytes, mask: bytes) -> bytes:
     return out.getvalue()
 
 
-def composite_stored(edited: bytes, masked: tuple[str, str]) -> bytes:
-    """`composite` with the first input image and its mask as stored (their storage names)."""
+def compositor(masked: tuple[str, str]) -> Callable[[bytes], bytes]:
+    """`composite` into the first input image through its mask, both read once from storage
+    (`masked`: their storage names)."""
     original, mask = (read(name) for name in masked)
-    return composite(edited, original=original, mask=mask)
+    return functools.partial(composite, original=original, mask=mask)
 
 
 def convert_and_store(
@@ -220,11 +223,12 @@ def convert_and_store(
     """Each result image `(data, seed)` converted to `output_format` (shrunk to `resize`) and
     stored. With `masked`, the storage names of the first input image and its mask, each
     result is first composited into that image through the mask, at its pixels
-    (`composite_stored`)."""
+    (`compositor`)."""
+    into_input = compositor(masked) if masked is not None else None
     stored = []
     for data, seed in results:
-        if masked is not None:
-            data, resize = composite_stored(data, masked), None
+        if into_input is not None:
+            data, resize = into_input(data), None
         encoded = encode(data, output_format=output_format, compression=compression, resize=resize)
         name = store(encoded.data, extension=encoded.output_format)
         stored.append(StoredImage(name=name, image=encoded, seed=seed))

@@ -340,7 +340,7 @@ class _Run:
         if (preview := report.pop("preview")) is not None and self.on_preview is not None:
             masked = self._masked(provider)
             if masked is not None:
-                preview = await images.off_loop(images.composite_stored, preview, masked)
+                preview = await images.off_loop(lambda: images.compositor(masked)(preview))
             await self.on_preview(preview)
         running = Generation.objects.filter(pk=self.generation.pk, status=Generation.Status.RUNNING)
         if report != self.last_report:
