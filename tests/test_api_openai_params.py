@@ -151,6 +151,7 @@ def test_the_end_user_ids_never_reach_a_provider(client, upstream):
         ("style", "bold"),
         ("partial_images", 4),
         ("stream", "yes"),
+        ("stream", 1),
     ],
 )
 def test_a_value_outside_openais_choices_is_a_400_naming_it(client, field, value):

@@ -362,8 +362,10 @@ def _boolean(value: Any, param: str) -> bool:
     """A JSON boolean, or its form spelling "true" / "false"."""
     if value is None or value == "":
         return False
-    if value in (True, False, "true", "false"):
-        return value in (True, "true")
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
     raise InvalidRequest(f"'{param}' must be true or false.", param=param)
 
 
