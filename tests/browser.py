@@ -1,4 +1,14 @@
-"""How the browser tests start Debian's Chromium (Playwright never downloads a browser here)."""
+"""How the browser tests start Debian's Chromium (Playwright never downloads a browser here),
+and the screenshots they leave in test-results/."""
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -10,3 +20,39 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+RESULTS = Path(__file__).resolve().parent.parent / "test-results"
+
+
+class Steps:
+    """Numbered full-page screenshots of one test's steps, in test-results/<test name>/."""
+
+    def __init__(self, name: str):
+        self.folder = RESULTS / name
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True)
+        self.count = 0
+
+    def shot(self, page: Page, label: str) -> None:
+        self.count += 1
+        page.screenshot(path=self.folder / f"{self.count:02d}-{label}.png", full_page=True)
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Chromium under Playwright. Its sync API runs an event loop in the test's thread, so
+    Django takes the test's database work for async code meanwhile: it is allowed."""
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One Chromium for a module's tests."""
+    with chromium() as browser:
+        yield browser

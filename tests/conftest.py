@@ -14,7 +14,7 @@ from playground.asgi import application
 from playground.catalog.cache import catalog_version_bump
 from tests import factories
 
-pytest_plugins = ["tests.fakes.fixtures"]
+pytest_plugins = ["tests.fakes.fixtures", "tests.browser"]
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ taken after that. Violations are reported with their directive, the blocked reso
 line, to find the template at fault.
 """
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -15,12 +14,12 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import reverse
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page
 
 from playground.accounts.services import api_key_create
 from playground.gateway.models import Generation
 from tests import factories
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import chromium
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,6 +58,8 @@ ACCOUNT_PAGES = [
     "/accounts/usage/",
     "/accounts/api-keys/",
     "/accounts/top-up/",
+    "/accounts/payments/",
+    "/accounts/auto-top-up/",
     "/models/qwen-image/",
 ]
 ADMIN_PAGES = [
@@ -66,6 +67,7 @@ ADMIN_PAGES = [
     "/admin/gateway/generation/",
     "/admin/accounts/ledgerentry/",
     "/admin/accounts/apikey/",
+    "/admin/billing/payment/",
     "/admin/auth/user/",
 ]
 
@@ -132,16 +134,11 @@ def people(catalog):
 
 
 @pytest.fixture
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API runs an event loop in this thread; the database work is done by then.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+def browser(people) -> Iterator[Browser]:
+    """Chromium once the test's people exist: making them runs a generation (`async_to_sync`),
+    which cannot happen in a thread where Playwright's event loop runs."""
+    with chromium() as browser:
         yield browser
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 def visit_all(browser: Browser, origin: str, paths: list[str], session: str | None) -> list[Visit]:

@@ -26,24 +26,21 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from playwright.sync_api import (
-    Browser,
     BrowserContext,
     ConsoleMessage,
     Locator,
     Page,
     Response,
     expect,
-    sync_playwright,
 )
 
 from playground.accounts.money import format_usd, usd_to_micros
 from playground.providers.registry import PROVIDER_CLASSES
 from tests import factories
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import RESULTS, Steps
 from tests.fakes.fal import FalFake
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "test-results"
 STARTUP_SECONDS = 60
 WAIT_MS = 20_000
 PHONE = {"width": 390, "height": 844}
@@ -138,30 +135,6 @@ class Site:
         if not ready.wait(STARTUP_SECONDS) or not found:
             raise RuntimeError(f"uvicorn did not start: see {self.log.name}")
         return found[0]
-
-
-class Steps:
-    """Numbered full-page screenshots of one test's steps, in test-results/<test name>/."""
-
-    def __init__(self, name: str):
-        self.folder = RESULTS / name
-        shutil.rmtree(self.folder, ignore_errors=True)
-        self.folder.mkdir(parents=True)
-        self.count = 0
-
-    def shot(self, page: Page, label: str) -> None:
-        self.count += 1
-        page.screenshot(path=self.folder / f"{self.count:02d}-{label}.png", full_page=True)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
