@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tasks_db",
     "playground.accounts",
+    "playground.billing",
     "playground.catalog",
     "playground.gateway",
     "playground.providers",
@@ -101,6 +102,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "playground.accounts.context_processors.balance",
+                "playground.billing.context_processors.notice",
                 "playground.catalog.context_processors.catalog_version",
             ],
         },
@@ -236,6 +238,16 @@ LOGGING = {
 
 # Product settings.
 STARTER_CREDITS_USD = env_str("STARTER_CREDITS_USD", "1.00")
+
+# Card payments through Stripe (docs/stripe.md); off until the three secrets are set.
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
+STRIPE_JS_URL = env_str("STRIPE_JS_URL", "https://js.stripe.com/v3/")
+TOPUP_PRESETS_USD = env_list("TOPUP_PRESETS_USD", "10,25,50,100")
+TOPUP_MIN_USD = env_str("TOPUP_MIN_USD", "5")
+TOPUP_MAX_USD = env_str("TOPUP_MAX_USD", "500")
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES * 5
 FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES

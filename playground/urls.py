@@ -2,6 +2,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from playground.billing import views as billing_views
+
 from . import views
 
 urlpatterns = [
@@ -11,6 +13,8 @@ urlpatterns = [
     # The API: async views, reached through their own middleware chain (settings.API_MIDDLEWARE).
     path(settings.API_PREFIX.removeprefix("/"), include("playground.gateway.urls")),
     path("accounts/", include("playground.accounts.urls")),
+    path("accounts/", include("playground.billing.urls")),
+    path("stripe/webhook/", billing_views.stripe_webhook, name="stripe-webhook"),
     path("playground/", include("playground.studio.urls")),
     path("", include("playground.catalog.urls")),
     path("admin/", admin.site.urls),

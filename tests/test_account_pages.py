@@ -31,8 +31,8 @@ def signed_in(client, user, catalog):
         ("get", "accounts:usage", []),
         ("get", "accounts:api-keys", []),
         ("post", "accounts:api-keys", []),
-        ("get", "accounts:top-up", []),
-        ("post", "accounts:top-up", []),
+        ("get", "billing:top-up", []),
+        ("post", "billing:top-up", []),
         ("get", "accounts:generation", [uuid.uuid4()]),
         ("post", "accounts:api-key-revoke", [1]),
     ],
@@ -136,7 +136,7 @@ def test_another_users_ids_are_not_found_and_their_rows_not_shown(live_server, s
     revoke = signed_in.post(reverse("accounts:api-key-revoke", args=[other_key.pk]))
     pages = [
         signed_in.get(reverse(name)).text
-        for name in ("accounts:overview", "accounts:usage", "accounts:api-keys", "accounts:top-up")
+        for name in ("accounts:overview", "accounts:usage", "accounts:api-keys", "billing:top-up")
     ]
 
     assert generation_page.status_code == 404

@@ -39,7 +39,7 @@ def test_staff_make_a_batch_in_the_admin_and_a_user_redeems_a_code(admin_client,
     code = batch.codes.first()
     typed = code.code.replace("-", " ").lower()  # case, spaces and dashes do not matter
 
-    response = signed_in(user).post(reverse("accounts:top-up"), {"code": typed}, headers=HTMX)
+    response = signed_in(user).post(reverse("billing:top-up"), {"code": typed}, headers=HTMX)
 
     assert batch.codes.count() == 3
     assert len({c.code for c in batch.codes.all()}) == 3
@@ -56,10 +56,10 @@ def test_staff_make_a_batch_in_the_admin_and_a_user_redeems_a_code(admin_client,
 @pytest.mark.django_db
 def test_a_code_works_only_once(admin_client, user):
     code = make_batch(admin_client, count=1).codes.get().code
-    signed_in(user).post(reverse("accounts:top-up"), {"code": code})
+    signed_in(user).post(reverse("billing:top-up"), {"code": code})
     other = factories.user_with_account()
 
-    response = signed_in(other).post(reverse("accounts:top-up"), {"code": code})
+    response = signed_in(other).post(reverse("billing:top-up"), {"code": code})
 
     assert response.status_code == 400
     assert "This code has already been redeemed." in response.text
@@ -85,7 +85,7 @@ def test_unknown_and_expired_codes_are_refused(admin_user, user, expires_in, typ
     )
 
     response = signed_in(user).post(
-        reverse("accounts:top-up"), {"code": typed or batch.codes.get().code}
+        reverse("billing:top-up"), {"code": typed or batch.codes.get().code}
     )
 
     assert response.status_code == 400
@@ -100,7 +100,7 @@ def test_tabs_redeeming_the_same_code_at_once_have_one_winner(live_server, admin
         name="race", amount_micros=2_000_000, count=1, created_by=admin_user
     ).codes.get()
     session = signed_in(user).cookies["sessionid"].value
-    url = f"{live_server.url}{reverse('accounts:top-up')}"
+    url = f"{live_server.url}{reverse('billing:top-up')}"
     with httpx.Client(cookies={"sessionid": session}) as browser:
         browser.get(url)
         csrf = browser.cookies["csrftoken"]
@@ -127,7 +127,7 @@ def test_tabs_redeeming_the_same_code_at_once_have_one_winner(live_server, admin
 def test_the_top_up_page_lists_credits_received(client, user):
     client.force_login(user)
 
-    response = client.get(reverse("accounts:top-up"))
+    response = client.get(reverse("billing:top-up"))
 
     assert response.status_code == 200
     assert "Starter credits" in response.text

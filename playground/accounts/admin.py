@@ -35,9 +35,21 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return request.user.has_perm(MONEY_PERMISSION)
 
 
+class OwesFilter(admin.SimpleListFilter):
+    title = "owes"
+    parameter_name = "owes"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Owes (card refund or dispute)")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(owed_micros__gt=0) if self.value() == "yes" else queryset
+
+
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdmin):
-    list_display = ["user", "balance", "created_at"]
+    list_display = ["user", "balance", "owed", "created_at"]
+    list_filter = [OwesFilter]
     search_fields = ["user__username", "user__email"]
     list_select_related = ["user"]
     actions = ["adjust_credits"]
@@ -45,6 +57,12 @@ class AccountAdmin(ReadOnlyAdmin):
     @admin.display(description="Balance", ordering="balance_micros")
     def balance(self, account: Account) -> str:
         return format_usd(account.balance_micros)
+
+    @admin.display(description="Owed", ordering="owed_micros")
+    def owed(self, account: Account) -> str:
+        """What a refunded or disputed card payment left owing; the account starts no
+        generation until credits pay it (a grant does)."""
+        return format_usd(account.owed_micros) if account.owed_micros else "—"
 
     @admin.action(description="Grant (or take back) credits", permissions=["money"])
     def adjust_credits(self, request, queryset):
@@ -89,18 +107,37 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
         "generation",
         "api_key",
         "redeem_code",
+        "payment",
+        "owed",
         "created_by",
         "memo",
     ]
     list_filter = ["kind", "created_at"]
-    search_fields = ["account__user__username", "memo", "reference", "redeem_code__code"]
-    list_select_related = ["account__user", "generation", "api_key", "redeem_code", "created_by"]
+    search_fields = [
+        "account__user__username",
+        "memo",
+        "reference",
+        "redeem_code__code",
+        "payment__intent_id",
+    ]
+    list_select_related = [
+        "account__user",
+        "generation",
+        "api_key",
+        "redeem_code",
+        "payment",
+        "created_by",
+    ]
     raw_id_fields = ["generation"]
     actions = ["refund"]
 
     @admin.display(description="Amount", ordering="amount_micros")
     def amount(self, entry: LedgerEntry) -> str:
         return format_usd(entry.amount_micros)
+
+    @admin.display(description="Owed change", ordering="owed_micros")
+    def owed(self, entry: LedgerEntry) -> str:
+        return format_usd(entry.owed_micros) if entry.owed_micros else ""
 
     @admin.action(description="Refund the selected charges", permissions=["money"])
     def refund(self, request, queryset):

@@ -1,5 +1,7 @@
 """Domain errors of accounts; the gateway maps them to HTTP answers in one place."""
 
+from .money import format_usd
+
 
 class AccountError(Exception):
     message = "account error"
@@ -10,6 +12,19 @@ class AccountError(Exception):
 
 class InsufficientCredits(AccountError):
     message = "Your credit balance is too low for this request. Top up and try again."
+
+
+class CreditsOwed(InsufficientCredits):
+    """The account owes what a card refund or dispute took back beyond its balance."""
+
+    def __init__(self, owed_micros: int):
+        self.owed_micros = owed_micros
+
+    def __str__(self) -> str:
+        return (
+            f"Your account owes {format_usd(self.owed_micros)} after a card payment was refunded"
+            " or disputed. Top up to settle it before starting new generations."
+        )
 
 
 class SpendLimitReached(AccountError):

@@ -12,7 +12,8 @@ from django.db import connection
 _BALANCE_ADD = """
     UPDATE accounts_account SET balance_micros = balance_micros + %(amount)s
     WHERE id = %(id)s AND balance_micros + %(amount)s >= 0
-    RETURNING balance_micros
+        AND (NOT %(holds)s OR owed_micros = 0)
+    RETURNING balance_micros, owed_micros
 """
 _SPEND_ADD = """
     UPDATE accounts_apikey SET spent_micros = spent_micros + %(amount)s
@@ -24,14 +25,18 @@ _SPEND_ADD = """
 """
 
 
-def balance_add(*, account_id: int, amount_micros: int) -> int | None:
-    """Add to an account's balance (a negative amount takes); the new balance, or None if it
-    would go below zero, and then nothing changed. The update locks the account's row until the
-    transaction ends, so the balance it returns is exact."""
+def balance_add(
+    *, account_id: int, amount_micros: int, holds: bool = False
+) -> tuple[int, int] | None:
+    """Add to an account's balance (a negative amount takes); the new balance and what the
+    account owes, or None if taking would go below zero, or if it `holds` for a generation
+    while the account owes, and then nothing changed. The update locks the account's row until
+    the transaction ends, so the figures it returns are exact."""
     with connection.cursor() as cursor:
-        cursor.execute(_BALANCE_ADD, {"id": account_id, "amount": amount_micros})
-        row = cursor.fetchone()
-    return row[0] if row else None
+        cursor.execute(
+            _BALANCE_ADD, {"id": account_id, "amount": amount_micros, "holds": holds}
+        )
+        return cursor.fetchone()
 
 
 def spend_add(*, api_key_id: int, amount_micros: int) -> bool:

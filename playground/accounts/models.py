@@ -7,18 +7,27 @@ from django.utils import timezone
 
 
 class Account(models.Model):
-    """A user's credit balance. It moves only with a `LedgerEntry` in the same transaction."""
+    """A user's credit balance. It moves only with a `LedgerEntry` in the same transaction.
+
+    `owed_micros` is what a card refund or dispute took back beyond the balance: the balance
+    stops at zero and the rest is owed. Credits that come in pay it first, and an account that
+    owes starts no generation. It too moves only with a ledger row (`LedgerEntry.owed_micros`).
+    """
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account"
     )
     balance_micros = models.BigIntegerField(default=0)
+    owed_micros = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(
                 condition=Q(balance_micros__gte=0), name="account_balance_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(owed_micros__gte=0), name="account_owed_not_negative"
             ),
         ]
 
@@ -34,11 +43,24 @@ class LedgerKind(models.TextChoices):
     RELEASE = "release", "Release"
     REFUND = "refund", "Refund"
     ADJUSTMENT = "adjustment", "Admin adjustment"
+    PAYMENT = "payment", "Card payment"
+    PAYMENT_REFUND = "payment_refund", "Card payment refunded"
+    DISPUTE = "dispute", "Card payment disputed"
+    OWED_PAID = "owed_paid", "Owed amount paid"
 
 
 # Kinds by what caused them; the constraints below keep each row's links and sign consistent.
 GENERATION_KINDS = (LedgerKind.HOLD, LedgerKind.CAPTURE, LedgerKind.RELEASE, LedgerKind.REFUND)
-CREDIT_KINDS = (LedgerKind.GRANT, LedgerKind.REDEEM, LedgerKind.ADJUSTMENT, LedgerKind.REFUND)
+# A card payment's rows; a refund or dispute takes back what the balance has, the rest is owed.
+PAYMENT_KINDS = (LedgerKind.PAYMENT, LedgerKind.PAYMENT_REFUND, LedgerKind.DISPUTE)
+TAKEN_BACK_KINDS = (LedgerKind.PAYMENT_REFUND, LedgerKind.DISPUTE)
+CREDIT_KINDS = (
+    LedgerKind.GRANT,
+    LedgerKind.REDEEM,
+    LedgerKind.ADJUSTMENT,
+    LedgerKind.REFUND,
+    LedgerKind.PAYMENT,
+)
 
 
 class LedgerEntry(models.Model):
@@ -47,6 +69,11 @@ class LedgerEntry(models.Model):
     A generation writes a hold (minus the worst case) when it starts, then a release (plus the
     whole hold) and, if it produced anything, a capture (minus its cost). Entries of a generation
     paid with an API key name the key, so the key's spend is the ledger's too.
+
+    A card payment adds what Stripe received, once; its refunds and dispute take back what the
+    balance has and add the rest to what is owed (`owed_micros`), which the next credits pay
+    (an `owed_paid` row takes from the balance and the debt alike). An account's debt is the
+    sum of its rows' `owed_micros`.
     """
 
     Kind = LedgerKind
@@ -75,6 +102,16 @@ class LedgerEntry(models.Model):
         blank=True,
         related_name="ledger_entries",
     )
+    payment = models.ForeignKey(
+        "billing.Payment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+    )
+    owed_micros = models.BigIntegerField(
+        default=0, help_text="How much this row added to (or paid off) what the account owes."
+    )
     # A caller's own name for a grant (an invoice number, say), so repeating it grants once.
     reference = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     created_by = models.ForeignKey(
@@ -98,12 +135,31 @@ class LedgerEntry(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(
-                    kind__in=[LedgerKind.GRANT, LedgerKind.REDEEM, LedgerKind.REFUND],
+                    kind__in=[
+                        LedgerKind.GRANT,
+                        LedgerKind.REDEEM,
+                        LedgerKind.REFUND,
+                        LedgerKind.PAYMENT,
+                    ],
                     amount_micros__gt=0,
+                    owed_micros=0,
                 )
-                | Q(kind=LedgerKind.RELEASE, amount_micros__gte=0)
-                | Q(kind__in=[LedgerKind.HOLD, LedgerKind.CAPTURE], amount_micros__lte=0)
-                | (Q(kind=LedgerKind.ADJUSTMENT) & ~Q(amount_micros=0)),
+                | Q(kind=LedgerKind.RELEASE, amount_micros__gte=0, owed_micros=0)
+                | Q(
+                    kind__in=[LedgerKind.HOLD, LedgerKind.CAPTURE],
+                    amount_micros__lte=0,
+                    owed_micros=0,
+                )
+                | (Q(kind=LedgerKind.ADJUSTMENT, owed_micros=0) & ~Q(amount_micros=0))
+                | (
+                    Q(kind__in=TAKEN_BACK_KINDS, amount_micros__lte=0, owed_micros__gte=0)
+                    & ~Q(amount_micros=0, owed_micros=0)
+                )
+                | Q(
+                    kind=LedgerKind.OWED_PAID,
+                    amount_micros__lt=0,
+                    owed_micros=models.F("amount_micros"),
+                ),
                 name="ledger_entry_sign_matches_kind",
             ),
             models.CheckConstraint(
@@ -111,18 +167,28 @@ class LedgerEntry(models.Model):
                     kind__in=GENERATION_KINDS,
                     generation__isnull=False,
                     redeem_code__isnull=True,
+                    payment__isnull=True,
                 )
                 | Q(
                     kind=LedgerKind.REDEEM,
                     generation__isnull=True,
                     redeem_code__isnull=False,
                     api_key__isnull=True,
+                    payment__isnull=True,
                 )
                 | Q(
-                    kind__in=[LedgerKind.GRANT, LedgerKind.ADJUSTMENT],
+                    kind__in=PAYMENT_KINDS,
                     generation__isnull=True,
                     redeem_code__isnull=True,
                     api_key__isnull=True,
+                    payment__isnull=False,
+                )
+                | Q(
+                    kind__in=[LedgerKind.GRANT, LedgerKind.ADJUSTMENT, LedgerKind.OWED_PAID],
+                    generation__isnull=True,
+                    redeem_code__isnull=True,
+                    api_key__isnull=True,
+                    payment__isnull=True,
                 ),
                 name="ledger_entry_links_match_kind",
             ),
@@ -131,6 +197,12 @@ class LedgerEntry(models.Model):
                 fields=["generation", "kind"],
                 condition=Q(generation__isnull=False),
                 name="ledger_entry_once_per_generation",
+            ),
+            # A payment is granted once, whichever of its webhook and the browser comes first.
+            models.UniqueConstraint(
+                fields=["payment"],
+                condition=Q(kind=LedgerKind.PAYMENT),
+                name="ledger_entry_once_per_payment",
             ),
             models.UniqueConstraint(
                 fields=["redeem_code"],
@@ -146,6 +218,12 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount_micros} on {self.account_id}"
+
+    @property
+    def worth_change_micros(self) -> int:
+        """What the row changed of the balance less the debt: a refund's whole amount, even
+        when part of it is owed."""
+        return self.amount_micros - self.owed_micros
 
 
 def hash_api_key(raw_key: str) -> str:

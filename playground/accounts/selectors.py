@@ -16,6 +16,11 @@ def account_balance_micros(*, user_id: int) -> int:
     return balance or 0
 
 
+def account_owed_micros(*, user_id: int) -> int:
+    owed = Account.objects.filter(user_id=user_id).values_list("owed_micros", flat=True).first()
+    return owed or 0
+
+
 def request_balance_micros(request: HttpRequest) -> int | None:
     """The signed-in user's balance, read once per request however many parts of the page
     show it (the header, the price); None for a visitor. Read it after the request's own
@@ -115,10 +120,14 @@ def ledger_entry_by_reference(*, reference: str) -> LedgerEntry | None:
 
 
 def accounts_off_ledger() -> QuerySet[Account]:
-    """Accounts whose balance is not the sum of their ledger (none, unless something is wrong)."""
+    """Accounts whose balance, or what they owe, is not the sum of their ledger (none, unless
+    something is wrong)."""
     return (
-        Account.objects.annotate(ledger_micros=Coalesce(Sum("entries__amount_micros"), Value(0)))
-        .exclude(balance_micros=F("ledger_micros"))
+        Account.objects.annotate(
+            ledger_micros=Coalesce(Sum("entries__amount_micros"), Value(0)),
+            ledger_owed_micros=Coalesce(Sum("entries__owed_micros"), Value(0)),
+        )
+        .exclude(balance_micros=F("ledger_micros"), owed_micros=F("ledger_owed_micros"))
         .select_related("user")
         .order_by("pk")
     )

@@ -3,7 +3,9 @@
 Every balance change is an UPDATE (conditional where it takes, never read-modify-write) plus
 its ledger rows, in one transaction, so the balance always equals the ledger's sum and can never
 go below zero: `_move` for one row, `_release` for settling a hold, `_api_key_spend` for a key's
-spend; the UPDATEs are the two statements of `ledger.py`, the rows go through the ORM. The
+spend; the UPDATEs are the two statements of `ledger.py`, the rows go through the ORM. What a
+card refund or dispute takes back beyond the balance is owed (`credits_take_back`); credits
+that come in pay it first (`_pay_owed`), and an account that owes can take nothing. The
 ledger takes one hold, release, capture and refund per generation, so settling twice fails on
 its unique index; services that must see which rows already exist (the stale-hold sweep,
 refunds) first lock the accounts concerned, in primary-key order.
@@ -19,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
@@ -26,6 +29,7 @@ from . import ledger
 from .codes import redeem_code_normalize
 from .errors import (
     AlreadyRefunded,
+    CreditsOwed,
     InsufficientCredits,
     InvalidApiKey,
     NothingToRefund,
@@ -34,7 +38,7 @@ from .errors import (
     RedeemCodeUsed,
     SpendLimitReached,
 )
-from .models import Account, ApiKey, LedgerEntry, RedeemCode, hash_api_key
+from .models import TAKEN_BACK_KINDS, Account, ApiKey, LedgerEntry, RedeemCode, hash_api_key
 from .money import usd_to_micros
 from .selectors import holds_unreleased
 
@@ -66,15 +70,73 @@ def user_sign_up(*, username: str, password: str, email: str = "") -> AbstractBa
 
 
 def _move(*, account_id: int, amount_micros: int, kind: str, **links) -> LedgerEntry:
-    """Add `amount_micros` (negative to take) to a balance and write its ledger row.
+    """Add `amount_micros` (negative to take) to a balance and write its ledger row; credits
+    that come in pay what the account owes first.
 
-    Raises `InsufficientCredits` when taking would leave the balance below zero. Callers run
-    inside a transaction.
+    Raises `InsufficientCredits` when taking would leave the balance below zero, `CreditsOwed`
+    when a generation's hold finds the account owing. Callers run inside a transaction.
     """
-    if ledger.balance_add(account_id=account_id, amount_micros=amount_micros) is None:
-        raise InsufficientCredits()
-    return LedgerEntry.objects.create(
+    moved = ledger.balance_add(
+        account_id=account_id, amount_micros=amount_micros, holds=kind == LedgerEntry.Kind.HOLD
+    )
+    if moved is None:
+        owed_micros = Account.objects.values_list("owed_micros", flat=True).get(pk=account_id)
+        raise CreditsOwed(owed_micros) if owed_micros else InsufficientCredits()
+    entry = LedgerEntry.objects.create(
         account_id=account_id, kind=kind, amount_micros=amount_micros, **links
+    )
+    _pay_owed(account_id=account_id, balance_and_owed=moved)
+    return entry
+
+
+def _pay_owed(*, account_id: int, balance_and_owed: tuple[int, int]) -> int:
+    """Pay what the account owes from its balance, as far as it goes; the balance after.
+
+    `balance_and_owed` are the account's figures as the caller's update left them: that update
+    holds the account's row lock, so they are exact."""
+    balance_micros, owed_micros = balance_and_owed
+    paid_micros = min(balance_micros, owed_micros)
+    if paid_micros:
+        Account.objects.filter(pk=account_id).update(
+            balance_micros=F("balance_micros") - paid_micros,
+            owed_micros=F("owed_micros") - paid_micros,
+        )
+        LedgerEntry.objects.create(
+            account_id=account_id,
+            kind=LedgerEntry.Kind.OWED_PAID,
+            amount_micros=-paid_micros,
+            owed_micros=-paid_micros,
+            memo="Paid what a refunded or disputed card payment left owing",
+        )
+    return balance_micros - paid_micros
+
+
+@transaction.atomic
+def credits_take_back(
+    *, account_id: int, amount_micros: int, kind: str, payment_id: int, memo: str
+) -> LedgerEntry:
+    """Take back credits a card payment gave, for its refund or dispute: from the balance as
+    far as it goes, and the rest is owed."""
+    if kind not in TAKEN_BACK_KINDS or amount_micros <= 0:
+        raise ValueError("only a card refund or dispute takes back a positive amount")
+    balance_micros = (
+        Account.objects.select_for_update()
+        .values_list("balance_micros", flat=True)
+        .get(pk=account_id)
+    )
+    taken_micros = min(balance_micros, amount_micros)
+    owed_micros = amount_micros - taken_micros
+    Account.objects.filter(pk=account_id).update(
+        balance_micros=F("balance_micros") - taken_micros,
+        owed_micros=F("owed_micros") + owed_micros,
+    )
+    return LedgerEntry.objects.create(
+        account_id=account_id,
+        kind=kind,
+        amount_micros=-taken_micros,
+        owed_micros=owed_micros,
+        payment_id=payment_id,
+        memo=memo,
     )
 
 
@@ -97,6 +159,21 @@ def credits_grant(
         memo=memo,
         reference=reference,
         created_by=created_by,
+    )
+
+
+@transaction.atomic
+def credits_pay_in(*, account_id: int, amount_micros: int, payment_id: int) -> LedgerEntry:
+    """Give what a card payment received. The ledger takes one such row per payment, so of two
+    callers granting the same payment (its webhook and the browser's return) one fails with
+    `IntegrityError`."""
+    if amount_micros <= 0:
+        raise ValueError("a payment must be positive")
+    return _move(
+        account_id=account_id,
+        amount_micros=amount_micros,
+        kind=LedgerEntry.Kind.PAYMENT,
+        payment_id=payment_id,
     )
 
 
@@ -217,7 +294,7 @@ def _release(*, hold: LedgerEntry, cost_micros: int, memo: str = "") -> int:
     held_micros = -hold.amount_micros
     if not 0 <= cost_micros <= held_micros:
         raise ValueError(f"cost {cost_micros} is outside the hold of {held_micros}")
-    balance_micros = ledger.balance_add(
+    balance_and_owed = ledger.balance_add(
         account_id=hold.account_id, amount_micros=held_micros - cost_micros
     )
     links = {
@@ -235,7 +312,7 @@ def _release(*, hold: LedgerEntry, cost_micros: int, memo: str = "") -> int:
     LedgerEntry.objects.bulk_create(entries)
     if hold.api_key_id is not None and held_micros != cost_micros:
         _api_key_spend(api_key_id=hold.api_key_id, amount_micros=cost_micros - held_micros)
-    return balance_micros
+    return _pay_owed(account_id=hold.account_id, balance_and_owed=balance_and_owed)
 
 
 def _api_key_spend(*, api_key_id: int, amount_micros: int) -> None:

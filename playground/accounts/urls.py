@@ -25,5 +25,5 @@ urlpatterns = [
     path("usage/", views.usage, name="usage"),
     path("api-keys/", views.api_keys, name="api-keys"),
     path("api-keys/<int:key_id>/revoke/", views.revoke_api_key, name="api-key-revoke"),
-    path("top-up/", views.top_up, name="top-up"),
+    path("ledger.csv", views.ledger_csv, name="ledger-csv"),
 ]

@@ -1,25 +1,27 @@
+import csv
+import itertools
 from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.db.models import QuerySet
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import trigger_client_event
 
 from playground.ratelimit import rate_limited
 
 from .charts import usage_report
-from .errors import RedeemFailed
-from .forms import ApiKeyCreateForm, LedgerFilterForm, RedeemForm, SignUpForm
-from .models import ApiKey
-from .money import format_usd
+from .forms import ApiKeyCreateForm, LedgerFilterForm, SignUpForm
+from .models import ApiKey, LedgerEntry
+from .money import format_usd, usd_str
 from .selectors import (
     account_balance_micros,
+    account_owed_micros,
     api_key_list,
     credit_history,
     generation_ledger,
@@ -27,9 +29,20 @@ from .selectors import (
     request_balance_micros,
     usage_daily,
 )
-from .services import api_key_create, api_key_revoke, credits_redeem, user_sign_up
+from .services import api_key_create, api_key_revoke, user_sign_up
 
 LEDGER_PAGE_SIZE = 25
+LEDGER_CSV_HEADER = [
+    "date",
+    "kind",
+    "amount_usd",
+    "owed_change_usd",
+    "generation",
+    "model",
+    "api_key",
+    "payment",
+    "memo",
+]
 RECENT_CREDITS = 10
 USAGE_DAYS = 30
 
@@ -64,6 +77,60 @@ def balance(request):
 @require_GET
 def overview(request):
     """Balance, credits received, and the ledger (filtered and paged; htmx swaps just the table)."""
+    form, entries = _ledger_filtered(request)
+    page = Paginator(entries, LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"form": form, "page": page}
+    if request.htmx and not request.htmx.history_restore_request:
+        response = render(request, "accounts/overview.html#ledger", context)
+    else:
+        context |= {
+            "balance_micros": request_balance_micros(request),
+            "owed_micros": account_owed_micros(user_id=request.user.pk),
+            "credits": credit_history(user_id=request.user.pk)[:RECENT_CREDITS],
+        }
+        response = render(request, "accounts/overview.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@login_required
+@require_GET
+def ledger_csv(request):
+    """The ledger as the account page filters it, oldest first, as CSV: amounts are exact
+    dollars (to the micro-dollar), as the balance counts them."""
+    _, entries = _ledger_filtered(request)
+    rows = (
+        [
+            entry.created_at.isoformat(),
+            entry.kind,
+            usd_str(entry.amount_micros),
+            usd_str(entry.owed_micros),
+            entry.generation_id or "",
+            entry.generation.model.slug if entry.generation else "",
+            entry.api_key.name if entry.api_key else "",
+            entry.payment.intent_id if entry.payment else "",
+            entry.memo,
+        ]
+        for entry in entries.select_related("payment").order_by("created_at", "pk").iterator()
+    )
+    writer = csv.writer(_Echo())
+    lines = (writer.writerow(row) for row in itertools.chain([LEDGER_CSV_HEADER], rows))
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    filename = f"ledger-{timezone.localdate():%Y-%m-%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    add_never_cache_headers(response)
+    return response
+
+
+class _Echo:
+    """A file for `csv.writer` that hands each line back instead of keeping it."""
+
+    def write(self, line: str) -> str:
+        return line
+
+
+def _ledger_filtered(request) -> tuple[LedgerFilterForm, QuerySet[LedgerEntry]]:
+    """The user's ledger, filtered by the account page's form (ignored where invalid)."""
     form = LedgerFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     kind = filters.get("kind")
@@ -73,18 +140,7 @@ def overview(request):
         since=filters.get("since"),
         until=filters.get("until"),
     )
-    page = Paginator(entries, LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"form": form, "page": page}
-    if request.htmx and not request.htmx.history_restore_request:
-        response = render(request, "accounts/overview.html#ledger", context)
-    else:
-        context |= {
-            "balance_micros": request_balance_micros(request),
-            "credits": credit_history(user_id=request.user.pk)[:RECENT_CREDITS],
-        }
-        response = render(request, "accounts/overview.html", context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return form, entries
 
 
 @login_required
@@ -152,31 +208,4 @@ def revoke_api_key(request, key_id: int):
     api_key.refresh_from_db()
     response = render(request, "accounts/api_keys.html#key-row", {"key": api_key})
     patch_vary_headers(response, ["HX-Request"])
-    return response
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def top_up(request):
-    """Redeem a code. Two tabs sending the same code: one gets the credits, one an error."""
-    form = RedeemForm(request.POST or None)
-    redeemed = None
-    if request.method == "POST" and form.is_valid():
-        try:
-            redeemed = credits_redeem(user=request.user, code=form.cleaned_data["code"])
-        except RedeemFailed as exc:
-            form.add_error("code", str(exc))
-        else:
-            form = RedeemForm()
-    context = {
-        "form": form,
-        "redeemed": redeemed,
-        "credits": credit_history(user_id=request.user.pk)[:RECENT_CREDITS],
-    }
-    template = "accounts/top_up.html#redeem" if request.htmx else "accounts/top_up.html"
-    status = 400 if form.errors and not request.htmx else 200
-    response = render(request, template, context, status=status)
-    patch_vary_headers(response, ["HX-Request"])
-    if redeemed is not None:
-        trigger_client_event(response, "balance-changed")
     return response

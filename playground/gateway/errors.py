@@ -14,6 +14,7 @@ from django.http import JsonResponse
 
 from playground.accounts.errors import (
     AccountError,
+    CreditsOwed,
     InsufficientCredits,
     InvalidApiKey,
     SpendLimitReached,
@@ -143,6 +144,7 @@ class NoProvider(GatewayError):
 CALLER_ERRORS = (GatewayError, AccountError, RateLimitExceeded, OperationalError)
 _ACCOUNT_ERRORS: dict[type[AccountError], tuple[type[GatewayError], str | None]] = {
     InvalidApiKey: (AuthenticationFailed, None),
+    CreditsOwed: (PaymentRequired, "credits_owed"),
     InsufficientCredits: (PaymentRequired, None),
     SpendLimitReached: (PaymentRequired, "spend_limit_reached"),
 }

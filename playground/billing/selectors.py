@@ -1,0 +1,27 @@
+from django.db.models import Prefetch, QuerySet
+
+from playground.accounts.models import TAKEN_BACK_KINDS, LedgerEntry
+
+from .models import BillingProfile, Payment
+
+
+def payment_list(*, user_id: int) -> QuerySet[Payment]:
+    """The user's payments, newest first, each with what its refunds and dispute took back."""
+    taken_back = LedgerEntry.objects.filter(kind__in=TAKEN_BACK_KINDS).order_by("created_at", "pk")
+    return Payment.objects.filter(account__user_id=user_id).prefetch_related(
+        Prefetch("ledger_entries", queryset=taken_back, to_attr="taken_back")
+    )
+
+
+def billing_profile_of(*, user_id: int) -> BillingProfile | None:
+    return BillingProfile.objects.filter(account__user_id=user_id).first()
+
+
+def billing_notice(*, user_id: int) -> str:
+    """What the user must be told of their card payments (a failed auto top-up), if anything."""
+    notice = (
+        BillingProfile.objects.filter(account__user_id=user_id)
+        .values_list("notice", flat=True)
+        .first()
+    )
+    return notice or ""

@@ -1,0 +1,351 @@
+"""Card payments: top-ups, what Stripe tells us of them, and auto top-up.
+
+The server creates a PaymentIntent for the amount a user chose, tied to their account in its
+metadata; the browser confirms it with Stripe.js, so card details never reach this server.
+Credits are what Stripe says it received (`amount_received`), granted by `payment_succeeded`
+from the signed webhook or from the browser's return, whichever comes first, once: the
+payment's row is locked while it is granted and the ledger takes one grant per payment.
+Refunds and disputes take the credits back (`payment_refunded`, `payment_disputed`); what the
+balance no longer has is owed (accounts' `credits_take_back`).
+
+Stripe objects come in as plain dicts (an event's object, or a retrieved intent's `to_dict()`).
+"""
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from playground.accounts.models import Account, LedgerEntry
+from playground.accounts.money import format_usd
+from playground.accounts.services import account_open, credits_pay_in, credits_take_back
+
+from . import stripe_api
+from .errors import CardSetupFailed, PaymentsUnavailable
+from .models import BillingProfile, Payment
+from .tasks import auto_top_up
+
+logger = logging.getLogger(__name__)
+
+MICROS_PER_CENT = 10_000
+CURRENCY = "usd"
+StripeObject = Mapping[str, Any]
+
+
+def cents(micros: int) -> int:
+    return micros // MICROS_PER_CENT
+
+
+def micros(cents: int) -> int:
+    return int(cents) * MICROS_PER_CENT
+
+
+def billing_profile(*, account: Account) -> BillingProfile:
+    """The account's billing profile, made with its Stripe customer on first use."""
+    profile = BillingProfile.objects.filter(account=account).first()
+    if profile is not None:
+        return profile
+    with _stripe():
+        customer = stripe_api.client().v1.customers.create(
+            params={"metadata": {"account_id": str(account.pk)}},
+            options={"idempotency_key": f"customer-of-account-{account.pk}"},
+        )
+    profile, _ = BillingProfile.objects.get_or_create(
+        account=account, defaults={"customer_id": customer.id}
+    )
+    return profile
+
+
+def top_up_start(*, user: AbstractBaseUser, amount_micros: int) -> tuple[Payment, str]:
+    """A PaymentIntent for `amount_micros` and its client secret, which Stripe.js confirms."""
+    account = account_open(user=user)
+    profile = billing_profile(account=account)
+    with _stripe():
+        intent = stripe_api.client().v1.payment_intents.create(
+            params={
+                "amount": cents(amount_micros),
+                "currency": CURRENCY,
+                "customer": profile.customer_id,
+                "payment_method_types": ["card"],
+                "description": "Credits",
+                "metadata": {"account_id": str(account.pk)},
+            }
+        )
+    payment = Payment.objects.create(
+        account=account, intent_id=intent.id, amount_micros=amount_micros
+    )
+    return payment, intent.client_secret
+
+
+def payment_refresh(*, payment: Payment) -> Payment:
+    """The browser's return: ask Stripe how a pending payment stands and act on it as its
+    webhook would, so the page need not wait for the webhook."""
+    if payment.status != Payment.Status.PENDING:
+        return payment
+    with _stripe():
+        intent = stripe_api.client().v1.payment_intents.retrieve(payment.intent_id).to_dict()
+    if intent["status"] == "succeeded":
+        return payment_succeeded(intent=intent) or payment
+    return payment
+
+
+@transaction.atomic
+def payment_succeeded(*, intent: StripeObject) -> Payment | None:
+    """Grant what a succeeded PaymentIntent received, once. None for an intent not ours."""
+    if intent.get("status") != "succeeded" or intent.get("currency") != CURRENCY:
+        logger.warning("payment %s: not a succeeded %s intent", intent.get("id"), CURRENCY)
+        return None
+    payment = _payment_locked(intent)
+    if payment is None or payment.status == Payment.Status.SUCCEEDED:
+        return payment
+    received_micros = micros(intent["amount_received"])
+    payment.status = Payment.Status.SUCCEEDED
+    payment.received_micros = received_micros
+    payment.failure_message = ""
+    if isinstance(intent.get("latest_charge"), str):
+        payment.charge_id = intent["latest_charge"]
+    payment.save(
+        update_fields=["status", "received_micros", "failure_message", "charge_id", "updated_at"]
+    )
+    if received_micros:
+        credits_pay_in(
+            account_id=payment.account_id, amount_micros=received_micros, payment_id=payment.pk
+        )
+    BillingProfile.objects.filter(account_id=payment.account_id).update(armed=True)
+    return payment
+
+
+@transaction.atomic
+def payment_failed(*, intent: StripeObject) -> Payment | None:
+    """Record a failed attempt to pay; a failed auto top-up turns auto top-up off."""
+    payment = _payment_locked(intent)
+    if payment is None or payment.status == Payment.Status.SUCCEEDED:
+        return payment
+    error = intent.get("last_payment_error") or {}
+    payment.status = Payment.Status.FAILED
+    payment.failure_message = (error.get("message") or "The payment failed.")[:500]
+    payment.save(update_fields=["status", "failure_message", "updated_at"])
+    if payment.automatic:
+        auto_top_up_stop(account_id=payment.account_id, reason=payment.failure_message)
+    return payment
+
+
+@transaction.atomic
+def charge_succeeded(*, charge: StripeObject) -> None:
+    """Keep a payment's charge and Stripe's receipt link."""
+    Payment.objects.filter(intent_id=charge.get("payment_intent") or "").update(
+        charge_id=charge["id"], receipt_url=charge.get("receipt_url") or ""
+    )
+
+
+@transaction.atomic
+def payment_refunded(*, charge: StripeObject) -> LedgerEntry | None:
+    """Take back what a refund returned to the card (`amount_refunded` counts all of a charge's
+    refunds, so a refund delivered twice, or two partial refunds in any order, take exactly
+    what was refunded)."""
+    payment = _payment_of_charge(charge)
+    if payment is None:
+        return None
+    refunded_micros = micros(charge["amount_refunded"])
+    more_micros = refunded_micros - payment.refunded_micros
+    if more_micros <= 0:
+        return None
+    payment.refunded_micros = refunded_micros
+    payment.save(update_fields=["refunded_micros", "updated_at"])
+    return credits_take_back(
+        account_id=payment.account_id,
+        amount_micros=more_micros,
+        kind=LedgerEntry.Kind.PAYMENT_REFUND,
+        payment_id=payment.pk,
+        memo=f"{format_usd(more_micros)} refunded to the card",
+    )
+
+
+@transaction.atomic
+def payment_disputed(*, dispute: StripeObject) -> LedgerEntry | None:
+    """Take back what a dispute withdrew. A charge has at most one dispute."""
+    payment = _payment_of_charge(
+        {"id": dispute["charge"], "payment_intent": dispute.get("payment_intent")}
+    )
+    if payment is None or payment.dispute_id:
+        return None
+    payment.dispute_id = dispute["id"]
+    payment.save(update_fields=["dispute_id", "updated_at"])
+    amount_micros = micros(dispute["amount"])
+    reason = str(dispute.get("reason") or "").replace("_", " ")
+    return credits_take_back(
+        account_id=payment.account_id,
+        amount_micros=amount_micros,
+        kind=LedgerEntry.Kind.DISPUTE,
+        payment_id=payment.pk,
+        memo=f"{format_usd(amount_micros)} disputed" + (f" ({reason})" if reason else ""),
+    )
+
+
+def _payment_locked(intent: StripeObject) -> Payment | None:
+    """The payment of an intent, locked; recorded first if this is the first word of it (an
+    auto top-up's webhook may come before its task records it). None for an intent that names
+    no account here."""
+    payments = Payment.objects.select_for_update()
+    payment = payments.filter(intent_id=intent["id"]).first()
+    if payment is not None:
+        return payment
+    metadata = intent.get("metadata") or {}
+    account_id = metadata.get("account_id")
+    if not str(account_id or "").isdigit() or not Account.objects.filter(pk=account_id).exists():
+        logger.warning("payment %s names no account here", intent["id"])
+        return None
+    try:
+        with transaction.atomic():
+            Payment.objects.create(
+                account_id=int(account_id),
+                intent_id=intent["id"],
+                amount_micros=micros(intent["amount"]),
+                automatic=metadata.get("auto_top_up") == "yes",
+            )
+    except IntegrityError:  # recorded meanwhile by the other path
+        pass
+    return payments.get(intent_id=intent["id"])
+
+
+def _payment_of_charge(charge: StripeObject) -> Payment | None:
+    payments = Payment.objects.select_for_update()
+    payment = (
+        payments.filter(intent_id=charge.get("payment_intent") or "").first()
+        or payments.filter(charge_id=charge["id"]).first()
+    )
+    if payment is None:
+        logger.warning("charge %s is of no payment here", charge["id"])
+    return payment
+
+
+# Auto top-up
+
+
+def card_setup_start(*, user: AbstractBaseUser) -> str:
+    """A SetupIntent's client secret, with which Stripe.js saves a card for off-session use."""
+    profile = billing_profile(account=account_open(user=user))
+    with _stripe():
+        setup_intent = stripe_api.client().v1.setup_intents.create(
+            params={
+                "customer": profile.customer_id,
+                "usage": "off_session",
+                "payment_method_types": ["card"],
+            }
+        )
+    return setup_intent.client_secret
+
+
+def card_setup_finish(*, user: AbstractBaseUser, setup_intent_id: str) -> BillingProfile:
+    """Keep the card a SetupIntent of this user's saved."""
+    profile = billing_profile(account=account_open(user=user))
+    with _stripe():
+        client = stripe_api.client()
+        setup_intent = client.v1.setup_intents.retrieve(setup_intent_id)
+        if setup_intent.customer != profile.customer_id or setup_intent.status != "succeeded":
+            raise CardSetupFailed()
+        method = client.v1.payment_methods.retrieve(setup_intent.payment_method)
+    card = method.card
+    profile.payment_method_id = method.id
+    profile.card_label = (
+        f"{card.brand.title()} •••• {card.last4}, expires {card.exp_month}/{card.exp_year}"
+    )
+    profile.save(update_fields=["payment_method_id", "card_label"])
+    return profile
+
+
+def auto_top_up_configure(
+    *, profile: BillingProfile, enabled: bool, threshold_micros: int, amount_micros: int
+) -> BillingProfile:
+    """Turn auto top-up on (it needs a saved card) or off; either way it is armed afresh and
+    an earlier failure's notice is read."""
+    if enabled and not profile.payment_method_id:
+        raise CardSetupFailed("Save a card first: auto top-up pays with it.")
+    profile.auto_top_up = enabled
+    profile.threshold_micros = threshold_micros
+    profile.amount_micros = amount_micros
+    profile.armed = True
+    profile.notice = ""
+    profile.save(
+        update_fields=["auto_top_up", "threshold_micros", "amount_micros", "armed", "notice"]
+    )
+    return profile
+
+
+def auto_top_up_after_charge(*, user_id: int, balance_micros: int) -> None:
+    """After a charge left the balance at `balance_micros`: if that is below the user's auto
+    top-up threshold and auto top-up is armed, disarm it and pay, once per crossing (of many
+    charges at once, one disarms it)."""
+    fired = BillingProfile.objects.filter(
+        account__user_id=user_id, auto_top_up=True, armed=True, threshold_micros__gt=balance_micros
+    ).update(armed=False, crossings=F("crossings") + 1)
+    if fired:
+        transaction.on_commit(lambda: auto_top_up.enqueue(user_id=user_id))
+
+
+def auto_top_up_pay(*, user_id: int) -> Payment | None:
+    """Pay an auto top-up off-session with the saved card (the task's work). A decline or a
+    card that needs its holder turns auto top-up off and leaves a notice for the user."""
+    profile = BillingProfile.objects.filter(account__user_id=user_id).first()
+    if profile is None or not profile.auto_top_up or profile.armed:
+        return None  # turned off meanwhile, or a payment already came in
+    try:
+        intent = stripe_api.client().v1.payment_intents.create(
+            params={
+                "amount": cents(profile.amount_micros),
+                "currency": CURRENCY,
+                "customer": profile.customer_id,
+                "payment_method": profile.payment_method_id,
+                "payment_method_types": ["card"],
+                "off_session": True,
+                "confirm": True,
+                "description": "Credits (auto top-up)",
+                "metadata": {"account_id": str(profile.account_id), "auto_top_up": "yes"},
+            },
+            options={"idempotency_key": f"auto-top-up-{profile.pk}-{profile.crossings}"},
+        )
+    except stripe_api.CardError as exc:
+        failed = exc.error.payment_intent if exc.error else None
+        if failed is not None:
+            return payment_failed(intent=failed.to_dict())
+        auto_top_up_stop(account_id=profile.account_id, reason=exc.user_message or str(exc))
+        return None
+    except stripe_api.StripeError:
+        logger.exception("auto top-up of account %s: Stripe did not answer", profile.account_id)
+        BillingProfile.objects.filter(pk=profile.pk).update(armed=True)  # the next charge retries
+        return None
+    intent = intent.to_dict()
+    if intent["status"] == "succeeded":
+        return payment_succeeded(intent=intent)
+    if intent["status"] == "processing":
+        with transaction.atomic():
+            return _payment_locked(intent)  # its webhook settles it
+    return payment_failed(intent=intent)
+
+
+def auto_top_up_stop(*, account_id: int, reason: str) -> None:
+    BillingProfile.objects.filter(account_id=account_id).update(
+        auto_top_up=False,
+        armed=True,
+        notice=f"Auto top-up is off: {reason} Check your card and turn it on again."[:500],
+    )
+
+
+def notice_dismiss(*, user_id: int) -> None:
+    BillingProfile.objects.filter(account__user_id=user_id).update(notice="")
+
+
+@contextmanager
+def _stripe() -> Iterator[None]:
+    """Turns Stripe's own failures (unreachable, a key refused) into `PaymentsUnavailable`."""
+    try:
+        yield
+    except stripe_api.CardError:
+        raise
+    except stripe_api.StripeError as exc:
+        logger.warning("Stripe refused or did not answer: %s", exc)
+        raise PaymentsUnavailable() from exc
