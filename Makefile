@@ -21,6 +21,13 @@ tests/.sdk/venv-openai2/.installed: tests/sdk/requirements-openai2.txt
 	tests/.sdk/venv-openai2/bin/pip install --quiet -r tests/sdk/requirements-openai2.txt
 	touch $@
 
+# localstripe, the fake Stripe API that tests/fakes/stripe.py runs as a separate process (it is
+# GPL-3.0: never imported, only spoken to over HTTP), in a venv of its own.
+tests/.sdk/venv-localstripe/.installed: tests/sdk/requirements-localstripe.txt
+	test -x tests/.sdk/venv-localstripe/bin/python || $(PYTHON) -m venv tests/.sdk/venv-localstripe
+	tests/.sdk/venv-localstripe/bin/pip install --quiet -r tests/sdk/requirements-localstripe.txt
+	touch $@
+
 tests/js/node_modules/.installed: tests/js/package.json
 	cd tests/js && npm install --no-package-lock --no-audit --no-fund --silent
 	touch $@
@@ -42,7 +49,8 @@ run: migrate
 	$(BIN)/python manage.py run_tasks & worker=$$!; \
 	$(BIN)/uvicorn playground.asgi:application --host $(HOST) --port $(PORT)
 
-test: install tests/js/node_modules/.installed tests/.sdk/venv-openai2/.installed
+test: install tests/js/node_modules/.installed tests/.sdk/venv-openai2/.installed \
+		tests/.sdk/venv-localstripe/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

@@ -4,6 +4,9 @@ tests/conftest.py loads this module as a plugin, so every test can name the fixt
 `*_fake` fixture is a started fake on its own loopback port, stopped after the test. Point
 code at it with `fake.env` (the adapter's environment variables, see `provider_env`) or build the
 adapter directly with `adapter_for(fake)`.
+
+Stripe is the exception: one localstripe process and its `StripeFake` serve the whole session
+(`stripe_server`), and `stripe_fake` points the site's settings at it for one test.
 """
 
 import asyncio
@@ -27,6 +30,7 @@ from .openai import OpenAIFake
 from .qwen2512 import Qwen2512Fake
 from .replicate import ReplicateFake
 from .server import FakeServer
+from .stripe import LOCALSTRIPE, StripeFake
 
 FAST_POLL_SECONDS = 0.001
 # Built once: loading the CA bundle takes longer than most of these tests (the fakes speak HTTP).
@@ -131,3 +135,27 @@ def run[T](
             return await work(client)
 
     return asyncio.run(main())
+
+
+@pytest.fixture(scope="session")
+def stripe_server() -> Iterator[StripeFake]:
+    """localstripe and the Stripe fake in front of it, once for the test session."""
+    if not LOCALSTRIPE.exists():
+        pytest.skip(f"no {LOCALSTRIPE}: run make tests/.sdk/venv-localstripe/.installed")
+    with StripeFake() as fake:
+        yield fake
+
+
+@pytest.fixture
+def stripe_fake(stripe_server: StripeFake, settings) -> Iterator[StripeFake]:
+    """The session's Stripe fake, its deliveries and requests forgotten, configured as the
+    site's Stripe: API base, keys, webhook secret and Stripe.js."""
+    stripe_server.reset()
+    settings.STRIPE_SECRET_KEY = stripe_server.secret_key
+    settings.STRIPE_PUBLISHABLE_KEY = stripe_server.publishable_key
+    settings.STRIPE_WEBHOOK_SECRET = stripe_server.webhook_secret
+    settings.STRIPE_API_BASE = stripe_server.url
+    settings.STRIPE_JS_URL = f"{stripe_server.url}/js.stripe.com/v3/"
+    yield stripe_server
+    crashes, stripe_server.crashes = stripe_server.crashes, []
+    assert not crashes, "StripeFake crashed:\n" + "\n".join(crashes)
