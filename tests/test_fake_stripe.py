@@ -119,20 +119,11 @@ def card_payment_method(fake: StripeFake, number: str) -> str:
 
 
 def saved_card(client: stripe.StripeClient, fake: StripeFake, customer: str, number: str) -> str:
-    """A card saved for off-session payments with a SetupIntent, confirmed through localstripe's
-    own confirm endpoint as Stripe.js's confirmCardSetup does (and once more after the 3D Secure
-    dialog, for a card that asks for it); its PaymentMethod's id."""
+    """A card saved for off-session payments with a SetupIntent; its PaymentMethod's id."""
     setup = client.v1.setup_intents.create(
         {"customer": customer, "usage": "off_session", "payment_method_types": ["card"]}
     )
-    fields = {"key": fake.publishable_key, "client_secret": setup.client_secret}
-    card = {"number": number, **TEST_CARD_EXPIRY}
-    confirm = f"{fake.url}/v1/setup_intents/{setup.id}/confirm"
-    data = {**fields, "payment_method_data[type]": "card"}
-    data.update({f"payment_method_data[card][{name}]": value for name, value in card.items()})
-    confirmed = httpx.post(confirm, data=data).json()
-    if confirmed["status"] == "requires_action":
-        confirmed = httpx.post(confirm, data=fields).json()
+    confirmed = fake.confirm_setup_with_card(setup.client_secret, number)
     assert confirmed["status"] == "succeeded", confirmed
     return confirmed["payment_method"]
 

@@ -21,6 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from playground.accounts.models import ApiKey
 from playground.accounts.services import api_key_create
+from playground.billing.models import Payment
 from playground.gateway.models import Generation
 from tests import factories
 
@@ -37,6 +38,7 @@ OWNED = {  # name: (method, which of the owner's objects its argument is)
     "studio:generation-delete": ("post", "generation"),
     "studio:image-download": ("get", "image"),
     "gateway:generation-detail": ("get", "generation"),
+    "billing:payment": ("get", "payment"),
 }
 PUBLIC = {  # the same for everybody: catalog pages, and files named by an unguessable token
     "catalog:model-detail",
@@ -95,11 +97,19 @@ def owner(catalog):
     generation = Generation.objects.get(user=user)
     assert generation.status == Generation.Status.SUCCEEDED, generation.error_message
     api_key, _ = api_key_create(user=user, name="the owner's key")
+    payment = Payment.objects.create(
+        account=user.account,
+        intent_id="pi_the_owners",
+        amount_micros=10_000_000,
+        received_micros=10_000_000,
+        status=Payment.Status.SUCCEEDED,
+    )
     return {
         "user": user,
         "generation": generation,
         "image": generation.images.get(),
         "api_key": api_key,
+        "payment": payment,
     }
 
 

@@ -62,7 +62,7 @@ class TopUpForm(forms.Form):
 
 
 class AutoTopUpForm(forms.Form):
-    enabled = forms.BooleanField(required=False, label="Top up automatically")
+    enabled = forms.BooleanField(required=False, label="Auto top-up on")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

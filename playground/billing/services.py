@@ -87,7 +87,10 @@ def payment_refresh(*, payment: Payment) -> Payment:
     if payment.status != Payment.Status.PENDING:
         return payment
     with _stripe():
-        intent = stripe_api.client().v1.payment_intents.retrieve(payment.intent_id).to_dict()
+        intent = stripe_api.client().v1.payment_intents.retrieve(
+            payment.intent_id, params={"expand": ["latest_charge"]}
+        )
+    intent = intent.to_dict()
     if intent["status"] == "succeeded":
         return payment_succeeded(intent=intent) or payment
     return payment
@@ -106,10 +109,21 @@ def payment_succeeded(*, intent: StripeObject) -> Payment | None:
     payment.status = Payment.Status.SUCCEEDED
     payment.received_micros = received_micros
     payment.failure_message = ""
-    if isinstance(intent.get("latest_charge"), str):
-        payment.charge_id = intent["latest_charge"]
+    charge = intent.get("latest_charge")  # its id, or the charge when it was expanded
+    if isinstance(charge, str):
+        payment.charge_id = charge
+    elif charge:
+        payment.charge_id = charge["id"]
+        payment.receipt_url = charge.get("receipt_url") or ""
     payment.save(
-        update_fields=["status", "received_micros", "failure_message", "charge_id", "updated_at"]
+        update_fields=[
+            "status",
+            "received_micros",
+            "failure_message",
+            "charge_id",
+            "receipt_url",
+            "updated_at",
+        ]
     )
     if received_micros:
         credits_pay_in(

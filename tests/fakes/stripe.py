@@ -259,6 +259,7 @@ class StripeFake(FakeServer):
         self._seen: set[str] = set()  # ids of the objects answered since the last reset()
         self._card_numbers: dict[str, str] = {}  # PaymentMethod id -> card number
         self._payment_errors: dict[str, dict[str, Any]] = {}  # PaymentIntent id -> its error
+        self._descriptions: dict[str, str] = {}  # PaymentIntent id -> its description
         self._disputes: dict[str, dict[str, Any]] = {}
 
     @property
@@ -402,6 +403,23 @@ class StripeFake(FakeServer):
             timeout=DELIVERY_TIMEOUT_SECONDS,
         )
         return response.json()
+
+    def confirm_setup_with_card(
+        self, client_secret: str, number: str = "4242424242424242"
+    ) -> dict[str, Any]:
+        """Confirm a SetupIntent with a card as Stripe.js's confirmCardSetup does, through
+        localstripe's own confirm endpoint (and once more after the 3D Secure dialog, for a
+        card that asks for it). The SetupIntent, or the error envelope of a failure."""
+        setup_intent = client_secret.split("_secret_")[0]
+        fields = {"key": self.publishable_key, "client_secret": client_secret}
+        card = {"number": number, **TEST_CARD_EXPIRY}
+        confirm = f"{self.url}/v1/setup_intents/{setup_intent}/confirm"
+        data = {**fields, "payment_method_data[type]": "card"}
+        data.update({f"payment_method_data[card][{name}]": value for name, value in card.items()})
+        confirmed = httpx.post(confirm, data=data, timeout=DELIVERY_TIMEOUT_SECONDS).json()
+        if confirmed.get("status") == "requires_action":
+            confirmed = httpx.post(confirm, data=fields, timeout=DELIVERY_TIMEOUT_SECONDS).json()
+        return confirmed
 
     def dispute(
         self, charge_id: str, *, amount: int | None = None, reason: str = "fraudulent"
@@ -553,6 +571,10 @@ class StripeFake(FakeServer):
             current = subject.get("id") in self._seen
         if current:
             completed = self._complete(subject)
+            if event["type"] == "payment_intent.succeeded" and completed.get("latest_charge"):
+                # Stripe tells of the charge too, first; localstripe sends no charge events.
+                charge = self._complete(self._fetch(f"/v1/charges/{completed['latest_charge']}"))
+                self._enqueue(self._event("charge.succeeded", charge))
             self._enqueue(self._event(event["type"], completed, event["id"], event["created"]))
         return Reply(200)
 
@@ -562,18 +584,21 @@ class StripeFake(FakeServer):
             return _publishable_refused()
         if refusal := _amount_refusal(call.params.get("amount"), call.params.get("currency")):
             return refusal
-        if call.params.get("confirm") != "true":
-            return self._answer(self._forward(request), call)
         # Created, then confirmed as POST .../confirm would be (localstripe's own confirmation
-        # at creation knows neither the failures decided here nor off-session payments).
+        # at creation knows neither the failures decided here nor off-session payments). It
+        # has no `description` either, which Stripe takes and gives back: it is kept here.
         unconfirmed = {
             name: value
             for name, value in call.params.items()
-            if _param_name(name) not in ("confirm", "off_session", "expand")
+            if _param_name(name) not in ("confirm", "off_session", "expand", "description")
         }
         status, created = self._post_json("/v1/payment_intents", data=unconfirmed)
         if status != 200:
             return self._json(status, created)
+        with self._changed:
+            self._descriptions[created["id"]] = call.params.get("description")
+        if call.params.get("confirm") != "true":
+            return self._json(200, self._complete(created, call.expand))
         return self._confirm(
             created["id"],
             payment_method=None,
@@ -648,6 +673,10 @@ class StripeFake(FakeServer):
         return self._answer(self._forward(request), call)
 
     def _create_refund(self, request: Recorded) -> Reply:
+        """A refund of what is left of a charge, or of part of it, and its `charge.refunded`.
+        Stripe refunds what is left when no amount is given, and never more than that
+        (https://docs.stripe.com/api/refunds/create); localstripe refunds the whole charge
+        again either way."""
         call = ApiCall.of(request)
         if call.publishable:
             return _publishable_refused()
@@ -655,14 +684,28 @@ class StripeFake(FakeServer):
         if charge is None and "payment_intent" in call.params:
             status, intent = self._get_json(f"/v1/payment_intents/{call.params['payment_intent']}")
             charge = (intent.get("latest_charge") or {}).get("id") if status == 200 else None
-        if charge is not None and self._disputed(charge):
+        if charge is None:
+            return self._answer(self._forward(request), call)  # localstripe's refusal
+        if self._disputed(charge):
             message = f"Charge {charge} has been charged back; cannot issue a refund."
             return _invalid(message, code="charge_disputed", doc_url=_doc_url("charge_disputed"))
-        response = self._forward(request)
-        if response.status_code == 200:
-            refunded = self._fetch(f"/v1/charges/{response.json()['charge']}")
-            self._enqueue(self._event("charge.refunded", self._complete(refunded)))
-        return self._answer(response, call)
+        found = self._fetch(f"/v1/charges/{charge}")
+        left = found["amount"] - found["amount_refunded"]
+        amount = int(call.params.get("amount") or left)
+        if left <= 0:
+            return _invalid(
+                f"Charge {charge} has already been refunded.", code="charge_already_refunded"
+            )
+        if amount > left:
+            message = (
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})"
+            )
+            return _invalid(message, code="amount_too_large", param="amount")
+        status, refund = self._post_json("/v1/refunds", data=call.params | {"amount": str(amount)})
+        if status == 200:
+            refunded = self._complete(self._fetch(f"/v1/charges/{charge}"))
+            self._enqueue(self._event("charge.refunded", refunded))
+        return self._json(status, self._complete(refund))
 
     def _retrieve_dispute(self, request: Recorded, dispute: str) -> Reply:
         if ApiCall.of(request).publishable:
@@ -788,6 +831,8 @@ class StripeFake(FakeServer):
             return value
         completed = {name: self._complete(item, expand) for name, item in value.items()}
         if completed.get("object") == "payment_intent":
+            with self._changed:
+                completed["description"] = self._descriptions.get(completed["id"])
             succeeded = completed.get("status") == "succeeded"
             completed["amount_received"] = completed.get("amount") if succeeded else 0
             charge = completed.get("latest_charge")
