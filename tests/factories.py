@@ -9,6 +9,7 @@ import time
 import httpx
 import openai
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -40,6 +41,14 @@ def raw_api_key(*, user, **options) -> str:
 
 def balance_micros(user) -> int:
     return Account.objects.get(user=user).balance_micros
+
+
+def assert_ledger_holds() -> None:
+    """`check_ledger` finds every balance, debt and key's spend equal to its ledger's sum (it
+    raises otherwise)."""
+    out = io.StringIO()
+    call_command("check_ledger", stdout=out, stderr=out)
+    assert "The ledger balances" in out.getvalue()
 
 
 def ledger_sum_micros(user) -> int:

@@ -36,12 +36,6 @@ def _models(catalog):
     """Generations need a model of the catalog."""
 
 
-def assert_ledger_holds() -> None:
-    out = io.StringIO()
-    call_command("check_ledger", stdout=out, stderr=out)
-    assert "The ledger balances" in out.getvalue()
-
-
 def account_of(user) -> Account:
     return Account.objects.get(user=user)
 
@@ -117,7 +111,7 @@ def test_a_payment_grants_what_stripe_received_once_however_often_it_is_told(use
     grants = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.PAYMENT)
     assert [(entry.amount_micros, entry.payment_id) for entry in grants] == [(24 * USD, payment.pk)]
     assert factories.balance_micros(user) == 25 * USD  # with the starter dollar
-    assert_ledger_holds()
+    factories.assert_ledger_holds()
 
 
 def test_the_database_refuses_a_second_grant_of_one_payment(user):
@@ -148,7 +142,7 @@ def test_partial_refunds_take_back_what_was_refunded_in_total_whatever_the_order
     taken = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.PAYMENT_REFUND).order_by("pk")
     assert [entry.amount_micros for entry in taken] == [-5 * USD, -7 * USD]
     assert factories.balance_micros(user) == 14 * USD
-    assert_ledger_holds()
+    factories.assert_ledger_holds()
 
 
 def test_a_refund_after_the_credits_were_spent_leaves_the_rest_owed_and_stops_generations(user):
@@ -163,7 +157,7 @@ def test_a_refund_after_the_credits_were_spent_leaves_the_rest_owed_and_stops_ge
     entry = LedgerEntry.objects.get(kind=LedgerEntry.Kind.PAYMENT_REFUND)
     assert (entry.amount_micros, entry.owed_micros) == (-3 * USD, 22 * USD)
     assert entry.worth_change_micros == -25 * USD
-    assert_ledger_holds()
+    factories.assert_ledger_holds()
     generation = new_generation(user)
     with pytest.raises(CreditsOwed, match=r"owes \$22\.00"):
         credits_hold(user=user, api_key_id=None, generation_id=generation.pk, amount_micros=0)
@@ -189,7 +183,7 @@ def test_credits_that_come_in_pay_what_is_owed_first(user):
         (-10 * USD, -10 * USD),
         (-15 * USD, -15 * USD),
     ]
-    assert_ledger_holds()
+    factories.assert_ledger_holds()
     spend(user, USD)  # generations start again
 
 
@@ -205,7 +199,7 @@ def test_a_hold_released_while_the_account_owes_pays_the_debt(user):
     account = account_of(user)
     assert balance == account.balance_micros == 0
     assert account.owed_micros == 4 * USD  # the $15 given back went to the debt
-    assert_ledger_holds()
+    factories.assert_ledger_holds()
 
 
 def test_a_dispute_takes_back_once(user):
@@ -220,7 +214,7 @@ def test_a_dispute_takes_back_once(user):
     assert factories.balance_micros(user) == USD
     payment.refresh_from_db()
     assert payment.dispute_id == "dp_1"
-    assert_ledger_holds()
+    factories.assert_ledger_holds()
 
 
 def test_check_ledger_finds_a_debt_no_row_explains(user):

@@ -4,9 +4,11 @@ ledger's CSV and what staff see."""
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from playground.accounts.models import Account, LedgerEntry
 from playground.accounts.services import credits_grant, credits_take_back
@@ -139,3 +141,27 @@ def test_staff_see_who_owes_in_the_admin(admin_client, user):
     assert user.username in page.text and "$2.00" in page.text
     assert other.username not in page.text
     assert admin_client.get(reverse("admin:billing_payment_changelist")).status_code == 200
+
+
+def test_the_payments_page_leaves_out_card_forms_never_confirmed(signed_in, user):
+    account = Account.objects.get(user=user)
+    for intent_id, hours in (("pi_left_long_ago", 2), ("pi_just_now", 0)):
+        payment = Payment.objects.create(account=account, intent_id=intent_id, amount_micros=USD)
+        Payment.objects.filter(pk=payment.pk).update(
+            created_at=timezone.now() - timedelta(hours=hours)
+        )
+    paid = Payment.objects.create(
+        account=account,
+        intent_id="pi_paid",
+        amount_micros=10 * USD,
+        received_micros=10 * USD,
+        status=Payment.Status.SUCCEEDED,
+        receipt_url="https://pay.stripe.com/receipts/x",
+    )
+
+    page = signed_in.get(reverse("billing:payments"))
+
+    assert page.text.count('class="payment-pending"') == 1
+    assert reverse("billing:payment", args=[paid.pk]) not in page.text  # paid: a receipt
+    assert 'href="https://pay.stripe.com/receipts/x"' in page.text
+    assert "$10.00" in page.text

@@ -7,14 +7,12 @@ details as Stripe.js does, `amount_received`, `charge.refunded` events, disputes
 events, and signing each delivery with this endpoint's secret.
 """
 
-import io
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
@@ -49,12 +47,6 @@ def browser_of(catalog):
         return tab
 
     return sign_in
-
-
-def assert_ledger_holds() -> None:
-    out = io.StringIO()
-    call_command("check_ledger", stdout=out, stderr=out)
-    assert "The ledger balances" in out.getvalue()
 
 
 def account(user) -> Account:
@@ -106,7 +98,7 @@ def test_a_top_up_is_granted_by_the_signed_webhook_once_even_when_delivered_agai
     stripe.wait_for_delivery("charge.succeeded")
     payment.refresh_from_db()
     assert payment.receipt_url.startswith(stripe.url)
-    assert_ledger_holds()
+    factories.assert_ledger_holds()
 
 
 def test_the_payers_page_and_the_webhook_grant_once_whichever_comes_first(
@@ -130,7 +122,7 @@ def test_the_payers_page_and_the_webhook_grant_once_whichever_comes_first(
     stripe.deliver_to(f"{live_server.url}{reverse('stripe-webhook')}")
     assert stripe.resend(late).status == 200
     assert granted(user) == [12_340_000]
-    assert_ledger_holds()
+    factories.assert_ledger_holds()
 
 
 def test_anything_not_signed_by_stripe_for_this_endpoint_is_refused_and_changes_nothing(
@@ -192,7 +184,7 @@ def test_a_refund_after_the_credits_were_spent_leaves_a_debt_that_stops_generati
         0,
         500_000 - left_micros,
     )
-    assert_ledger_holds()
+    factories.assert_ledger_holds()
     answer = api.post("/images/generations", json=FOUR_CATS)
     assert answer.status_code == 402
     assert answer.json()["error"]["code"] == "credits_owed"
@@ -212,7 +204,7 @@ def test_a_dispute_takes_the_credits_back_once(stripe, user, browser_of):
     assert (entry.amount_micros, entry.owed_micros) == (-25 * USD, 0)
     assert Payment.objects.get(intent_id=intent).dispute_id == dispute["id"]
     assert factories.balance_micros(user) == USD
-    assert_ledger_holds()
+    factories.assert_ledger_holds()
     page = browser_of(user).get(reverse("billing:payments"))
     assert "Card payment disputed" in page.text and "$25.00 disputed (fraudulent)" in page.text
 
@@ -238,7 +230,7 @@ def test_concurrent_deliveries_of_one_event_grant_once(stripe, user, browser_of,
 
     assert statuses == [200] * deliveries
     assert granted(user) == [25 * USD]
-    assert_ledger_holds()
+    factories.assert_ledger_holds()
 
 
 def save_card(stripe, tab: Client, number: str = "4242424242424242") -> BillingProfile:
@@ -284,7 +276,7 @@ def test_auto_top_up_pays_once_per_crossing_under_concurrent_spending(
     assert BillingProfile.objects.get(pk=profile.pk).crossings == 2
     stripe.wait_for_delivery("payment_intent.succeeded", count=2)
     assert granted(user) == [500_000, 500_000]  # the webhooks came after: nothing more
-    assert_ledger_holds()
+    factories.assert_ledger_holds()
 
 
 def test_a_declined_auto_top_up_turns_itself_off_and_says_so_on_the_next_page(

@@ -33,9 +33,7 @@ def balance_add(
     while the account owes, and then nothing changed. The update locks the account's row until
     the transaction ends, so the figures it returns are exact."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            _BALANCE_ADD, {"id": account_id, "amount": amount_micros, "holds": holds}
-        )
+        cursor.execute(_BALANCE_ADD, {"id": account_id, "amount": amount_micros, "holds": holds})
         return cursor.fetchone()
 
 

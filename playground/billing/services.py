@@ -328,9 +328,13 @@ def auto_top_up_pay(*, user_id: int) -> Payment | None:
             return payment_failed(intent=failed.to_dict())
         auto_top_up_stop(account_id=profile.account_id, reason=exc.user_message or str(exc))
         return None
-    except stripe_api.StripeError:
+    except stripe_api.PASSING_ERRORS:
         logger.exception("auto top-up of account %s: Stripe did not answer", profile.account_id)
         BillingProfile.objects.filter(pk=profile.pk).update(armed=True)  # the next charge retries
+        return None
+    except stripe_api.StripeError as exc:
+        logger.exception("auto top-up of account %s: Stripe refused it", profile.account_id)
+        auto_top_up_stop(account_id=profile.account_id, reason=exc.user_message or str(exc))
         return None
     intent = intent.to_dict()
     if intent["status"] == "succeeded":

@@ -19,6 +19,8 @@ NETWORK_RETRIES = 2  # the library retries with the same idempotency key, so a r
 CardError = stripe.CardError
 SignatureVerificationError = stripe.SignatureVerificationError
 StripeError = stripe.StripeError
+# Stripe out of reach, busy or failing on its side: worth asking again later.
+PASSING_ERRORS = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError)
 
 
 def configured() -> bool:
