@@ -297,3 +297,38 @@ def test_a_declined_auto_top_up_turns_itself_off_and_says_so_on_the_next_page(
     tab.post(reverse("billing:notice-dismiss"), {"next": "/playground/"})
     assert "Auto top-up is off" not in tab.get(reverse("studio:playground")).text
     assert granted(user) == []
+
+
+def test_a_declined_payment_says_so_on_its_page_without_waiting_for_the_webhook(
+    stripe, user, browser_of
+):
+    stripe.deliver_to(None)
+    tab = browser_of(user)
+    started = start_top_up(tab)
+
+    refused = stripe.confirm_with_card(
+        intent_of(started), started["client_secret"], number="4000000000000002"
+    )
+    page = tab.get(started["payment_url"])
+
+    assert refused["error"]["decline_code"] == "generic_decline"
+    assert "The payment failed: Your card was declined." in page.text
+    assert Payment.objects.get().status == Payment.Status.FAILED
+    assert granted(user) == []
+
+
+def test_a_card_is_kept_only_from_a_setup_intent_of_this_users_customer(stripe, browser_of):
+    mine, theirs = factories.user_with_account(), factories.user_with_account()
+    their_tab = browser_of(theirs)
+    answer = their_tab.post(reverse("billing:card-setup-start"))
+    their_setup = stripe.confirm_setup_with_card(answer.json()["client_secret"])
+    my_tab = browser_of(mine)
+
+    for setup_intent in (their_setup["id"], "", "cus_not_a_setup_intent"):
+        refused = my_tab.post(
+            reverse("billing:card-setup-finish"), {"setup_intent": setup_intent}, follow=True
+        )
+        assert "The card could not be saved." in refused.text
+
+    profile = BillingProfile.objects.filter(account__user=mine).first()
+    assert profile is None or profile.payment_method_id == ""

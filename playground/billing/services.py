@@ -36,11 +36,11 @@ CURRENCY = "usd"
 StripeObject = Mapping[str, Any]
 
 
-def cents(micros: int) -> int:
+def micros_to_cents(micros: int) -> int:
     return micros // MICROS_PER_CENT
 
 
-def micros(cents: int) -> int:
+def cents_to_micros(cents: int) -> int:
     return int(cents) * MICROS_PER_CENT
 
 
@@ -67,7 +67,7 @@ def top_up_start(*, user: AbstractBaseUser, amount_micros: int) -> tuple[Payment
     with _stripe():
         intent = stripe_api.client().v1.payment_intents.create(
             params={
-                "amount": cents(amount_micros),
+                "amount": micros_to_cents(amount_micros),
                 "currency": CURRENCY,
                 "customer": profile.customer_id,
                 "payment_method_types": ["card"],
@@ -93,7 +93,9 @@ def payment_refresh(*, payment: Payment) -> Payment:
     intent = intent.to_dict()
     if intent["status"] == "succeeded":
         return payment_succeeded(intent=intent) or payment
-    return payment
+    if intent["status"] == "canceled" or intent.get("last_payment_error"):
+        return payment_failed(intent=intent) or payment
+    return payment  # not confirmed yet, or still processing
 
 
 @transaction.atomic
@@ -105,7 +107,7 @@ def payment_succeeded(*, intent: StripeObject) -> Payment | None:
     payment = _payment_locked(intent)
     if payment is None or payment.status == Payment.Status.SUCCEEDED:
         return payment
-    received_micros = micros(intent["amount_received"])
+    received_micros = cents_to_micros(intent["amount_received"])
     payment.status = Payment.Status.SUCCEEDED
     payment.received_micros = received_micros
     payment.failure_message = ""
@@ -164,7 +166,7 @@ def payment_refunded(*, charge: StripeObject) -> LedgerEntry | None:
     payment = _payment_of_charge(charge)
     if payment is None:
         return None
-    refunded_micros = micros(charge["amount_refunded"])
+    refunded_micros = cents_to_micros(charge["amount_refunded"])
     more_micros = refunded_micros - payment.refunded_micros
     if more_micros <= 0:
         return None
@@ -189,7 +191,7 @@ def payment_disputed(*, dispute: StripeObject) -> LedgerEntry | None:
         return None
     payment.dispute_id = dispute["id"]
     payment.save(update_fields=["dispute_id", "updated_at"])
-    amount_micros = micros(dispute["amount"])
+    amount_micros = cents_to_micros(dispute["amount"])
     reason = str(dispute.get("reason") or "").replace("_", " ")
     return credits_take_back(
         account_id=payment.account_id,
@@ -218,7 +220,7 @@ def _payment_locked(intent: StripeObject) -> Payment | None:
             Payment.objects.create(
                 account_id=int(account_id),
                 intent_id=intent["id"],
-                amount_micros=micros(intent["amount"]),
+                amount_micros=cents_to_micros(intent["amount"]),
                 automatic=metadata.get("auto_top_up") == "yes",
             )
     except IntegrityError:  # recorded meanwhile by the other path
@@ -256,6 +258,8 @@ def card_setup_start(*, user: AbstractBaseUser) -> str:
 
 def card_setup_finish(*, user: AbstractBaseUser, setup_intent_id: str) -> BillingProfile:
     """Keep the card a SetupIntent of this user's saved."""
+    if not setup_intent_id.startswith("seti_"):
+        raise CardSetupFailed()
     profile = billing_profile(account=account_open(user=user))
     with _stripe():
         client = stripe_api.client()
@@ -310,7 +314,7 @@ def auto_top_up_pay(*, user_id: int) -> Payment | None:
     try:
         intent = stripe_api.client().v1.payment_intents.create(
             params={
-                "amount": cents(profile.amount_micros),
+                "amount": micros_to_cents(profile.amount_micros),
                 "currency": CURRENCY,
                 "customer": profile.customer_id,
                 "payment_method": profile.payment_method_id,
