@@ -17,8 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 
 from playground.accounts.models import Account, LedgerEntry
 from playground.accounts.money import format_usd
@@ -297,12 +296,21 @@ def auto_top_up_configure(
 def auto_top_up_after_charge(*, user_id: int, balance_micros: int) -> None:
     """After a charge left the balance at `balance_micros`: if that is below the user's auto
     top-up threshold and auto top-up is armed, disarm it and pay, once per crossing (of many
-    charges at once, one disarms it)."""
-    fired = BillingProfile.objects.filter(
-        account__user_id=user_id, auto_top_up=True, armed=True, threshold_micros__gt=balance_micros
-    ).update(armed=False, crossings=F("crossings") + 1)
+    charges at once, one disarms it). Every charged generation runs it: one statement, in SQL
+    as the ledger's own (accounts/ledger.py)."""
+    values = {"user": user_id, "balance": balance_micros, "on": True, "off": False}
+    with connection.cursor() as cursor:
+        cursor.execute(_AUTO_TOP_UP_FIRE, values)
+        fired = cursor.rowcount == 1
     if fired:
         transaction.on_commit(lambda: auto_top_up.enqueue(user_id=user_id))
+
+
+_AUTO_TOP_UP_FIRE = """
+    UPDATE billing_billingprofile SET armed = %(off)s, crossings = crossings + 1
+    WHERE account_id = (SELECT id FROM accounts_account WHERE user_id = %(user)s)
+        AND auto_top_up = %(on)s AND armed = %(on)s AND threshold_micros > %(balance)s
+"""
 
 
 def auto_top_up_pay(*, user_id: int) -> Payment | None:
