@@ -165,3 +165,15 @@ def test_the_payments_page_leaves_out_card_forms_never_confirmed(signed_in, user
     assert reverse("billing:payment", args=[paid.pk]) not in page.text  # paid: a receipt
     assert 'href="https://pay.stripe.com/receipts/x"' in page.text
     assert "$10.00" in page.text
+
+
+def test_auto_top_up_needs_a_saved_card_first(signed_in, stripe_keys):
+    page = signed_in.get(reverse("billing:auto-top-up"))
+    assert 'value="5"' in page.text  # the threshold offered: the smallest top-up
+
+    answer = signed_in.post(
+        reverse("billing:auto-top-up"), {"enabled": "on", "threshold": "5", "amount": "10"}
+    )
+
+    assert answer.status_code == 400
+    assert "Save a card first: auto top-up pays with it." in answer.text

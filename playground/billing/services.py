@@ -276,11 +276,12 @@ def card_setup_finish(*, user: AbstractBaseUser, setup_intent_id: str) -> Billin
 
 
 def auto_top_up_configure(
-    *, profile: BillingProfile, enabled: bool, threshold_micros: int, amount_micros: int
+    *, user_id: int, enabled: bool, threshold_micros: int, amount_micros: int
 ) -> BillingProfile:
     """Turn auto top-up on (it needs a saved card) or off; either way it is armed afresh and
     an earlier failure's notice is read."""
-    if enabled and not profile.payment_method_id:
+    profile = BillingProfile.objects.filter(account__user_id=user_id).first()
+    if profile is None or (enabled and not profile.payment_method_id):
         raise CardSetupFailed("Save a card first: auto top-up pays with it.")
     profile.auto_top_up = enabled
     profile.threshold_micros = threshold_micros

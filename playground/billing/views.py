@@ -17,6 +17,7 @@ from django_htmx.http import trigger_client_event
 
 from playground.accounts.errors import RedeemFailed
 from playground.accounts.forms import RedeemForm
+from playground.accounts.money import usd_str
 from playground.accounts.selectors import credit_history, request_balance_micros
 from playground.accounts.services import credits_redeem
 
@@ -169,8 +170,8 @@ def auto_top_up(request):
     initial = (
         {
             "enabled": profile.auto_top_up,
-            "threshold": profile.threshold_micros / 1_000_000,
-            "amount": profile.amount_micros / 1_000_000,
+            "threshold": usd_str(profile.threshold_micros),
+            "amount": usd_str(profile.amount_micros),
         }
         if profile and profile.amount_micros
         else {"threshold": settings.TOPUP_MIN_USD, "amount": settings.TOPUP_PRESETS_USD[0]}
@@ -178,10 +179,8 @@ def auto_top_up(request):
     form = AutoTopUpForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            if profile is None:
-                raise BillingError("Save a card first: auto top-up pays with it.")
             services.auto_top_up_configure(
-                profile=profile,
+                user_id=request.user.pk,
                 enabled=form.cleaned_data["enabled"],
                 threshold_micros=form.cleaned_data["threshold"],
                 amount_micros=form.cleaned_data["amount"],
