@@ -12,7 +12,8 @@ after enforcing the rules below, and rewriting the answer. What it adds:
 
 - Fields localstripe lacks, in answers and in webhook payloads alike: a PaymentIntent's
   `amount_received` (its amount once succeeded, else 0) and `latest_charge` as the charge's id (the
-  charge itself under `expand[]=latest_charge`); a Charge's `receipt_url` (a small HTML receipt
+  charge itself under `expand[]=latest_charge`) and `description` (kept here: localstripe refuses
+  the parameter); a Charge's `receipt_url` (a small HTML receipt
   served here), `payment_intent` and `disputed`; card errors typed `card_error` with a
   `decline_code`, `doc_url`, the `payment_intent` and the `payment_method`, as Stripe sends them
   (https://docs.stripe.com/api/errors).
@@ -26,7 +27,8 @@ after enforcing the rules below, and rewriting the answer. What it adds:
   Stripe.js does (https://docs.stripe.com/js/payment_intents/confirm_card_payment).
 - Signed webhooks: localstripe's events are relayed (verified with a private secret, rewritten as
   above, re-signed with `webhook_secret`), and the events it never sends are made here:
-  `charge.refunded` after a refund, `charge.dispute.created` and `charge.dispute.closed`
+  `charge.succeeded` before a `payment_intent.succeeded`, `charge.refunded` after a refund,
+  `charge.dispute.created` and `charge.dispute.closed`
   (`dispute()`, `close_dispute()`), `payment_intent.payment_failed` for the failures decided here.
   Each is an Event as https://docs.stripe.com/api/events/object describes it, delivered from a
   background thread with `Stripe-Signature: t=...,v1=HMAC-SHA256(secret, "t.payload")`
@@ -56,10 +58,14 @@ Rules enforced, as the real API would, so that a test fails the day the product 
   on confirmation, when their PaymentMethod was made through this fake.
 - A disputed charge cannot be refunded: 400 `charge_disputed`
   (https://docs.stripe.com/error-codes#charge-disputed).
+- A refund without an amount refunds what is left of the charge, and never more than is left:
+  400 `amount_too_large`, or `charge_already_refunded` (https://docs.stripe.com/api/refunds/create);
+  localstripe refunds the whole charge again each time.
 
 For the tests: `url`, `secret_key`, `publishable_key`, `webhook_secret`; `deliver_to(url)`,
 `deliveries`, `wait_for_delivery(type)`, `send_event`, `resend`, `sign`; `confirm_with_card` (what
-the Stripe.js addition does, without a browser); `dispute`, `close_dispute`; `calls` (each API call
+the Stripe.js addition does, without a browser) and `confirm_setup_with_card` (Stripe.js's
+confirmCardSetup); `dispute`, `close_dispute`; `calls` (each API call
 as method, path, parameters and key); `reset()` between tests. It is a `FakeServer`, so
 `fail_next(...)` and friends script faults on its routes.
 
