@@ -97,31 +97,43 @@ def top_up(request):
     return response
 
 
+def for_stripe_js(view):
+    """A view answering Stripe.js's page in JSON: 404 while card payments are not set up,
+    Stripe's own failures as 503, and never cached (its answer holds a client secret)."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not stripe_api.configured():
+            return JsonResponse({"error": "Card payments are not set up on this site."}, status=404)
+        try:
+            response = view(request, *args, **kwargs)
+        except BillingError as exc:
+            return JsonResponse({"error": str(exc)}, status=503)
+        add_never_cache_headers(response)
+        return response
+
+    return wrapper
+
+
 @login_required
 @require_POST
+@for_stripe_js
 def top_up_start(request):
     """Create the PaymentIntent for the chosen amount; Stripe.js confirms it with the card.
-    Answers JSON: the client secret and the payment's page, or the form's errors."""
-    if not stripe_api.configured():
-        return JsonResponse({"error": "Card payments are not set up on this site."}, status=404)
+    Answers the client secret and the payment's page, or the form's errors."""
     form = TopUpForm(request.POST)
     if not form.is_valid():
         errors = [error for field_errors in form.errors.values() for error in field_errors]
         return JsonResponse({"error": " ".join(errors)}, status=400)
-    try:
-        payment, client_secret = services.top_up_start(
-            user=request.user, amount_micros=form.cleaned_data["amount_micros"]
-        )
-    except BillingError as exc:
-        return JsonResponse({"error": str(exc)}, status=503)
-    response = JsonResponse(
+    payment, client_secret = services.top_up_start(
+        user=request.user, amount_micros=form.cleaned_data["amount_micros"]
+    )
+    return JsonResponse(
         {
             "client_secret": client_secret,
             "payment_url": reverse("billing:payment", args=[payment.pk]),
         }
     )
-    add_never_cache_headers(response)
-    return response
 
 
 @login_required
@@ -198,17 +210,10 @@ def auto_top_up(request):
 
 @login_required
 @require_POST
+@for_stripe_js
 def card_setup_start(request):
     """A SetupIntent's client secret, for Stripe.js to save a card with."""
-    if not stripe_api.configured():
-        return JsonResponse({"error": "Card payments are not set up on this site."}, status=404)
-    try:
-        client_secret = services.card_setup_start(user=request.user)
-    except BillingError as exc:
-        return JsonResponse({"error": str(exc)}, status=503)
-    response = JsonResponse({"client_secret": client_secret})
-    add_never_cache_headers(response)
-    return response
+    return JsonResponse({"client_secret": services.card_setup_start(user=request.user)})
 
 
 @login_required
