@@ -26,6 +26,7 @@ from playground.accounts.services import account_open, credits_pay_in, credits_t
 from . import stripe_api
 from .errors import CardSetupFailed, PaymentsUnavailable
 from .models import BillingProfile, Payment
+from .selectors import billing_profile_of
 from .tasks import auto_top_up
 
 logger = logging.getLogger(__name__)
@@ -65,19 +66,27 @@ def top_up_start(*, user: AbstractBaseUser, amount_micros: int) -> tuple[Payment
     profile = billing_profile(account=account)
     with _stripe():
         intent = stripe_api.client().v1.payment_intents.create(
-            params={
-                "amount": micros_to_cents(amount_micros),
-                "currency": CURRENCY,
-                "customer": profile.customer_id,
-                "payment_method_types": ["card"],
-                "description": "Credits",
-                "metadata": {"account_id": str(account.pk)},
-            }
+            params=_intent_params(profile, amount_micros=amount_micros, description="Credits")
         )
     payment = Payment.objects.create(
         account=account, intent_id=intent.id, amount_micros=amount_micros
     )
     return payment, intent.client_secret
+
+
+def _intent_params(
+    profile: BillingProfile, *, amount_micros: int, description: str, **metadata: str
+) -> dict[str, Any]:
+    """What every PaymentIntent made here says: the amount in cents, the account's customer, a
+    card, and the account in its metadata (whom the webhook grants)."""
+    return {
+        "amount": micros_to_cents(amount_micros),
+        "currency": CURRENCY,
+        "customer": profile.customer_id,
+        "payment_method_types": ["card"],
+        "description": description,
+        "metadata": {"account_id": str(profile.account_id), **metadata},
+    }
 
 
 def payment_refresh(*, payment: Payment) -> Payment:
@@ -280,7 +289,7 @@ def auto_top_up_configure(
 ) -> BillingProfile:
     """Turn auto top-up on (it needs a saved card) or off; either way it is armed afresh and
     an earlier failure's notice is read."""
-    profile = BillingProfile.objects.filter(account__user_id=user_id).first()
+    profile = billing_profile_of(user_id=user_id)
     if profile is None or (enabled and not profile.payment_method_id):
         raise CardSetupFailed("Save a card first: auto top-up pays with it.")
     profile.auto_top_up = enabled
@@ -317,22 +326,18 @@ _AUTO_TOP_UP_FIRE = """
 def auto_top_up_pay(*, user_id: int) -> Payment | None:
     """Pay an auto top-up off-session with the saved card (the task's work). A decline or a
     card that needs its holder turns auto top-up off and leaves a notice for the user."""
-    profile = BillingProfile.objects.filter(account__user_id=user_id).first()
+    profile = billing_profile_of(user_id=user_id)
     if profile is None or not profile.auto_top_up or profile.armed:
         return None  # turned off meanwhile, or a payment already came in
     try:
         intent = stripe_api.client().v1.payment_intents.create(
-            params={
-                "amount": micros_to_cents(profile.amount_micros),
-                "currency": CURRENCY,
-                "customer": profile.customer_id,
-                "payment_method": profile.payment_method_id,
-                "payment_method_types": ["card"],
-                "off_session": True,
-                "confirm": True,
-                "description": "Credits (auto top-up)",
-                "metadata": {"account_id": str(profile.account_id), "auto_top_up": "yes"},
-            },
+            params=_intent_params(
+                profile,
+                amount_micros=profile.amount_micros,
+                description="Credits (auto top-up)",
+                auto_top_up="yes",
+            )
+            | {"payment_method": profile.payment_method_id, "off_session": True, "confirm": True},
             options={"idempotency_key": f"auto-top-up-{profile.pk}-{profile.crossings}"},
         )
     except stripe_api.CardError as exc:
