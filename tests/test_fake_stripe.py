@@ -15,7 +15,7 @@ import stripe
 from playwright.sync_api import Page, sync_playwright
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.fakes.stripe import API_VERSION, TEST_CARD_EXPIRY, Delivery, StripeFake
+from tests.fakes.stripe import API_VERSION, Delivery, StripeFake, card_fields
 
 # stripe-python's HTTPXClient hands httpx the form body as `data=` text, which httpx deprecates
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -112,9 +112,7 @@ def payment_intent(
 def card_payment_method(fake: StripeFake, number: str) -> str:
     """A card's PaymentMethod, made with the publishable key as Stripe.js's createPaymentMethod
     makes it; its id."""
-    card = {"number": number, **TEST_CARD_EXPIRY}
-    data = {"key": fake.publishable_key, "type": "card"}
-    data.update({f"card[{name}]": value for name, value in card.items()})
+    data = {"key": fake.publishable_key, "type": "card", **card_fields("card", number)}
     return httpx.post(f"{fake.url}/v1/payment_methods", data=data).json()["id"]
 
 

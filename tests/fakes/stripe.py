@@ -108,6 +108,8 @@ STARTUP_SECONDS = 15.0
 DELIVERY_TIMEOUT_SECONDS = 10.0
 RELAY_PATH = "/_localstripe/events"
 TEST_CARD_EXPIRY = {"exp_month": "12", "exp_year": "2034", "cvc": "123"}
+
+
 MINIMUM_CHARGE = {"usd": 50, "eur": 50, "gbp": 30}  # in the currency's minor unit
 CURRENCY_SIGNS = {"usd": "$", "eur": "€", "gbp": "£"}
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
@@ -397,14 +399,13 @@ class StripeFake(FakeServer):
         """Confirm a PaymentIntent with a card as the Stripe.js addition does: the publishable
         key, the client secret and `payment_method_data`. The PaymentIntent, or the error
         envelope (`{"error": {...}}`) of a failure."""
-        card = {"number": number, **TEST_CARD_EXPIRY}
         response = httpx.post(
             f"{self.url}/v1/payment_intents/{payment_intent_id}/confirm",
             data={
                 "key": self.publishable_key,
                 "client_secret": client_secret,
                 "payment_method_data[type]": "card",
-                **{f"payment_method_data[card][{name}]": value for name, value in card.items()},
+                **card_fields("payment_method_data[card]", number),
             },
             timeout=DELIVERY_TIMEOUT_SECONDS,
         )
@@ -418,10 +419,12 @@ class StripeFake(FakeServer):
         card that asks for it). The SetupIntent, or the error envelope of a failure."""
         setup_intent = client_secret.split("_secret_")[0]
         fields = {"key": self.publishable_key, "client_secret": client_secret}
-        card = {"number": number, **TEST_CARD_EXPIRY}
         confirm = f"{self.url}/v1/setup_intents/{setup_intent}/confirm"
-        data = {**fields, "payment_method_data[type]": "card"}
-        data.update({f"payment_method_data[card][{name}]": value for name, value in card.items()})
+        data = {
+            **fields,
+            "payment_method_data[type]": "card",
+            **card_fields("payment_method_data[card]", number),
+        }
         confirmed = httpx.post(confirm, data=data, timeout=DELIVERY_TIMEOUT_SECONDS).json()
         if confirmed.get("status") == "requires_action":
             confirmed = httpx.post(confirm, data=fields, timeout=DELIVERY_TIMEOUT_SECONDS).json()
@@ -1122,3 +1125,10 @@ def _balance_transaction(
         "status": "available",
         "type": "adjustment",
     }
+
+
+def card_fields(prefix: str, number: str) -> dict[str, str]:
+    """A test card as form fields under `prefix`, as Stripe.js sends them:
+    `card_fields("card", n)` is `{"card[number]": n, "card[exp_month]": "12", ...}`."""
+    card = {"number": number, **TEST_CARD_EXPIRY}
+    return {f"{prefix}[{name}]": value for name, value in card.items()}
