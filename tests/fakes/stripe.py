@@ -109,7 +109,6 @@ DELIVERY_TIMEOUT_SECONDS = 10.0
 RELAY_PATH = "/_localstripe/events"
 TEST_CARD_EXPIRY = {"exp_month": "12", "exp_year": "2034", "cvc": "123"}
 
-
 MINIMUM_CHARGE = {"usd": 50, "eur": 50, "gbp": 30}  # in the currency's minor unit
 CURRENCY_SIGNS = {"usd": "$", "eur": "€", "gbp": "£"}
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
