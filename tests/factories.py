@@ -34,6 +34,13 @@ def user_with_account(*, username: str | None = None, credits_usd: int = 0):
     return user
 
 
+def signed_in_client(user) -> Client:
+    """A test client signed in as `user`: a browser tab's session of its own."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 def raw_api_key(*, user, **options) -> str:
     _, raw_key = api_key_create(user=user, name="test", **options)
     return raw_key

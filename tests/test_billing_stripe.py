@@ -39,14 +39,8 @@ def stripe(stripe_fake, live_server):
 
 @pytest.fixture
 def browser_of(catalog):
-    """A signed-in test client for a user (a browser tab's session)."""
-
-    def sign_in(user) -> Client:
-        tab = Client()
-        tab.force_login(user)
-        return tab
-
-    return sign_in
+    """Signed-in test clients, a browser tab's session each, with the catalog loaded."""
+    return factories.signed_in_client
 
 
 def account(user) -> Account:

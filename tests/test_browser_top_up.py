@@ -8,7 +8,6 @@ land in test-results/<test name>/.
 import re
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
@@ -33,8 +32,7 @@ document.addEventListener("securitypolicyviolation", (event) => {
 @pytest.fixture
 def page(browser, live_server, catalog, user) -> Page:
     """A tab signed in as `user`, failing the test on any page error."""
-    session = Client()
-    session.force_login(user)
+    session = factories.signed_in_client(user)
     context = browser.new_context(base_url=live_server.url)
     context.add_cookies(
         [

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -27,19 +26,15 @@ def make_batch(admin_client, *, name="launch", amount="5.00", count=3) -> Redeem
     return RedeemBatch.objects.get(name=name)
 
 
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.django_db
 def test_staff_make_a_batch_in_the_admin_and_a_user_redeems_a_code(admin_client, user):
     batch = make_batch(admin_client)
     code = batch.codes.first()
     typed = code.code.replace("-", " ").lower()  # case, spaces and dashes do not matter
 
-    response = signed_in(user).post(reverse("billing:top-up"), {"code": typed}, headers=HTMX)
+    response = factories.signed_in_client(user).post(
+        reverse("billing:top-up"), {"code": typed}, headers=HTMX
+    )
 
     assert batch.codes.count() == 3
     assert len({c.code for c in batch.codes.all()}) == 3
@@ -56,10 +51,10 @@ def test_staff_make_a_batch_in_the_admin_and_a_user_redeems_a_code(admin_client,
 @pytest.mark.django_db
 def test_a_code_works_only_once(admin_client, user):
     code = make_batch(admin_client, count=1).codes.get().code
-    signed_in(user).post(reverse("billing:top-up"), {"code": code})
+    factories.signed_in_client(user).post(reverse("billing:top-up"), {"code": code})
     other = factories.user_with_account()
 
-    response = signed_in(other).post(reverse("billing:top-up"), {"code": code})
+    response = factories.signed_in_client(other).post(reverse("billing:top-up"), {"code": code})
 
     assert response.status_code == 400
     assert "This code has already been redeemed." in response.text
@@ -84,7 +79,7 @@ def test_unknown_and_expired_codes_are_refused(admin_user, user, expires_in, typ
         expires_at=timezone.now() + expires_in if expires_in else None,
     )
 
-    response = signed_in(user).post(
+    response = factories.signed_in_client(user).post(
         reverse("billing:top-up"), {"code": typed or batch.codes.get().code}
     )
 
@@ -99,7 +94,7 @@ def test_tabs_redeeming_the_same_code_at_once_have_one_winner(live_server, admin
     code = redeem_batch_create(
         name="race", amount_micros=2_000_000, count=1, created_by=admin_user
     ).codes.get()
-    session = signed_in(user).cookies["sessionid"].value
+    session = factories.signed_in_client(user).cookies["sessionid"].value
     url = f"{live_server.url}{reverse('billing:top-up')}"
     with httpx.Client(cookies={"sessionid": session}) as browser:
         browser.get(url)
