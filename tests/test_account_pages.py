@@ -13,6 +13,7 @@ from django.utils import timezone
 from playground.accounts.models import ApiKey, LedgerEntry
 from playground.accounts.money import format_usd
 from playground.accounts.services import api_key_create, credits_adjust, credits_grant
+from playground.accounts.templatetags.money import usd
 from tests import factories
 
 HTMX = {"HX-Request": "true"}
@@ -56,13 +57,13 @@ def test_overview_shows_balance_starter_credits_and_each_charge_linked(
     assert response.status_code == 200
     balance = factories.balance_micros(user)
     assert balance == 1_000_000 - generation.cost_micros
-    assert f'<p class="big">{format_usd(balance)}</p>' in response.text
+    assert f'<p class="big">{usd(balance)}</p>' in response.text
     assert "Starter credits" in response.text
     assert reverse("accounts:generation", args=[generation.pk]) in response.text
-    assert f"cost {format_usd(generation.cost_micros)}" in response.text
+    assert f"cost {usd(generation.cost_micros)}" in response.text
     assert "· demo" in response.text  # the provider
     assert re.search(r"\d+\.\d s", response.text)  # the duration
-    assert format_usd(-generation.cost_micros) in response.text  # the charge row
+    assert usd(-generation.cost_micros, "exact") in response.text  # the charge row
 
 
 @pytest.mark.parametrize("name", ["accounts:overview", "studio:playground"])
@@ -70,7 +71,7 @@ def test_a_page_that_shows_the_balance_twice_reads_it_once(signed_in, catalog, n
     with CaptureQueriesContext(connection) as queries:
         response = signed_in.get(reverse(name))
 
-    assert response.text.count(format_usd(1_000_000)) >= 2  # the header and the page
+    assert response.text.count(usd(1_000_000)) >= 2  # the header and the page
     balance_reads = [q for q in queries if 'SELECT "accounts_account"."balance_micros"' in q["sql"]]
     assert len(balance_reads) == 1
 
@@ -172,8 +173,8 @@ def test_usage_draws_spend_per_day_and_model_with_totals(live_server, signed_in,
     assert f"Qwen Image 2512: {format_usd(other_model.cost_micros)}" in svg
     models = response.text[response.text.index('id="models-title"') :]
     row = re.search(r"Qwen Image</td>(.*?)</tr>", models, re.DOTALL)[1]
-    assert re.findall(r'<td class="num">([^<]*)</td>', row) == ["2", format_usd(qwen_image)]
-    assert f"<strong>{format_usd(total)}</strong> on 3 generations" in response.text
+    assert re.findall(r'<td class="num">(.*?)</td>', row) == ["2", usd(qwen_image)]
+    assert f"<strong>{usd(total)}</strong> on 3 generations" in response.text
 
 
 @pytest.mark.django_db

@@ -11,8 +11,8 @@ from django.utils import dateformat, timezone
 
 from playground.accounts.errors import InvalidApiKey
 from playground.accounts.models import ApiKey, LedgerEntry
-from playground.accounts.money import format_usd
 from playground.accounts.services import api_key_authenticate, api_key_create
+from playground.accounts.templatetags.money import usd
 from playground.gateway.models import Generation
 from tests import factories
 
@@ -80,7 +80,7 @@ def test_a_key_works_with_the_sdk_and_shows_its_last_use_and_spend(live_server, 
         LedgerEntry.objects.filter(generation=generation).values_list("api_key", flat=True)
     ) == {api_key.pk}
     page = client.get(reverse("accounts:api-keys")).text
-    assert f'<td class="num">{format_usd(generation.cost_micros)}</td>' in page
+    assert f'<td class="num">{usd(generation.cost_micros)}</td>' in page
     last_used = dateformat.format(timezone.localtime(api_key.last_used_at), "M j, Y H:i")
     assert f"<td>{last_used}</td>" in page
 

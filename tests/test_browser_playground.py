@@ -34,7 +34,7 @@ from playwright.sync_api import (
     expect,
 )
 
-from playground.accounts.money import format_usd, usd_to_micros
+from playground.accounts.money import format_usd_rounded, usd_to_micros
 from playground.providers.registry import PROVIDER_CLASSES
 from tests import factories
 from tests.browser import RESULTS, Steps
@@ -268,7 +268,7 @@ def test_sign_up_generate_and_watch_the_job(page: Page, demo_site: Site, steps: 
     images.get_by_role("radio", name="1", exact=True).focus()
     page.keyboard.press("ArrowRight")  # the chips work from the keyboard
     expect(images.get_by_role("radio", name="2", exact=True)).to_be_checked()
-    expect(page.locator(".runbar .cost")).to_have_text(format_usd(2 * one_image))
+    expect(page.locator(".runbar .cost")).to_have_text(format_usd_rounded(2 * one_image))
     steps.shot(page, "price-for-two-images")
 
     page.get_by_text("Advanced", exact=True).click()
@@ -291,7 +291,7 @@ def test_sign_up_generate_and_watch_the_job(page: Page, demo_site: Site, steps: 
 
     charged = usd_to_micros(card.locator(".cost").inner_text().lstrip("$"))
     assert charged == 2 * one_image
-    expect(page.locator("#balance")).to_contain_text(format_usd(1_000_000 - charged))
+    expect(page.locator("#balance")).to_contain_text(format_usd_rounded(1_000_000 - charged))
 
     with page.expect_popup() as popup:
         card.get_by_role("img").first.click()

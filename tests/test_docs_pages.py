@@ -11,7 +11,7 @@ import pytest
 from django.templatetags.static import static
 from django.urls import reverse
 
-from playground.accounts.money import format_usd
+from playground.accounts.templatetags.money import usd
 from playground.catalog.gallery import STATIC_DIR, gallery_items
 from playground.catalog.models import ImageModel, Mode
 from playground.catalog.selectors import model_entries
@@ -99,8 +99,8 @@ def test_model_page_shows_its_id_prices_and_playground_link(client, catalog, slu
     assert f"<code>{slug}</code>" in html
     assert entry.offerings, "every model of the catalog has a provider"
     for item in entry.offerings:
-        assert format_usd(item.offering.price_micros) in html
-        assert format_usd(item.image_price_micros) in html
+        assert usd(item.offering.price_micros) in html
+        assert usd(item.image_price_micros) in html
         assert item.offering.provider_model_id in html
     assert f'href="/playground/?model={slug}"' in html
     for heading in ("Overview", "Strengths", "Limitations", "Technical background", "Best for"):
@@ -132,7 +132,7 @@ def test_pricing_lists_every_model_and_provider(client, catalog):
         for item in entry.offerings:
             assert item.provider_name in html
             assert item.offering.provider_model_id in html
-            assert format_usd(item.offering.price_micros) in html
+            assert usd(item.offering.price_micros) in html
             assert item.offering.get_price_unit_display() in html
 
 
@@ -181,7 +181,7 @@ def test_index_cards_show_modes_providers_and_starting_price(client, catalog):
 
     for entry in model_entries():
         assert entry.model.name in html
-        assert f"from <strong>{format_usd(entry.cheapest.image_price_micros)}/image" in html
+        assert f"from <strong>{usd(entry.cheapest.image_price_micros)}/image" in html
         for label in entry.model.mode_labels:
             assert label in html
     assert "Providers: fal.ai, Replicate" in html

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from playground.accounts.money import format_usd
+from playground.accounts.templatetags.money import usd
 from playground.gateway.models import Generation
 from tests.factories import (
     HTMX,
@@ -41,7 +41,7 @@ def test_compare_runs_one_prompt_on_several_models(signed_in, user):
 
     for generation in generations:
         generation.refresh_from_db()
-        assert f'charged <strong class="cost">{format_usd(generation.cost_micros)}' in again
+        assert f'charged <strong class="cost">{usd(generation.cost_micros)}' in again
     assert again.count('class="took"') == 2
 
 
@@ -60,7 +60,7 @@ def test_compare_prices_all_models_together(client, catalog):
 
     # qwen-image at fal's $0.02 per megapixel, qwen-image-2512 at Replicate's $0.02 per image
     # (fal rounds its 1.05 megapixels up to 2).
-    assert f'class="cost">{format_usd(QWEN_IMAGE_1K + 20_000)}<' in response.text
+    assert f'class="cost">{usd(QWEN_IMAGE_1K + 20_000)}<' in response.text
 
 
 def test_the_compare_page_asks_for_models_first(client, catalog):

@@ -7,7 +7,7 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 
 from playground.accounts.models import LedgerEntry
-from playground.accounts.money import format_usd
+from playground.accounts.templatetags.money import usd
 from playground.gateway.models import Generation
 from tests import factories
 from tests.factories import (
@@ -78,7 +78,7 @@ def test_a_generation_page_shows_parameters_cost_provider_timings_and_images(sig
     assert "<dt>Negative prompt</dt><dd>fog</dd>" in text
     assert "<dt>Cfg scale</dt><dd>6.0</dd>" in text
     assert "<dt>Provider</dt><dd>Demo (local)</dd>" in text
-    assert f"<dt>Charged</dt><dd><strong>{format_usd(generation.cost_micros)}" in text
+    assert f"<dt>Charged</dt><dd><strong>{usd(generation.cost_micros)}" in text
     assert re.search(r"<dt>Ran</dt><dd>\d+\.\d s</dd>", text)
     assert generation.images.get().file.url in text
 

@@ -9,7 +9,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from playground.accounts.money import format_usd
+from playground.accounts.money import format_usd_rounded
+from playground.accounts.templatetags.money import usd
 from playground.catalog.cache import catalog_version_bump
 from playground.catalog.services import catalog_load, catalog_read
 from playground.gateway.models import Generation
@@ -31,7 +32,7 @@ def test_anonymous_visitors_see_the_playground_with_a_sign_up_prompt(client, cat
     assert 'name="prompt"' in response.text
     assert "Sign up</a> for free starter credits" in response.text
     assert 'type="submit">Generate' not in response.text
-    assert format_usd(QWEN_IMAGE_1K) in response.text  # the price before running
+    assert usd(QWEN_IMAGE_1K) in response.text  # the price before running
 
 
 def test_the_model_picker_groups_models_by_mode_with_their_prices(client, catalog):
@@ -39,7 +40,8 @@ def test_the_model_picker_groups_models_by_mode_with_their_prices(client, catalo
 
     generate_group, edit_group = text.split('<optgroup label="Image edit">')
     assert '<optgroup label="Text to image">' in generate_group
-    assert f'value="qwen-image:generate" selected>Qwen Image · {format_usd(QWEN_IMAGE_1K)}' in text
+    label = f"Qwen Image · {format_usd_rounded(QWEN_IMAGE_1K)}"
+    assert f'value="qwen-image:generate" selected>{label}' in text
     assert 'value="qwen-image-2512:generate"' in generate_group
     assert 'value="qwen-image-2512:edit"' in edit_group
     assert 'value="qwen-image-edit:edit"' in edit_group
@@ -171,18 +173,18 @@ def test_provider_flags_follow_the_providers_of_the_mode(client, catalog):
 def test_the_price_follows_n_and_size(client, catalog):
     def price(**values):
         response = client.get(reverse("studio:quote"), run_form(**values), headers=HTMX)
-        return re.search(r'class="cost">([^<]+)<', response.text)[1]
+        return re.search(r'class="cost">(.+?)</strong>', response.text)[1]
 
-    assert price() == format_usd(QWEN_IMAGE_1K)
-    assert price(n="3") == format_usd(3 * QWEN_IMAGE_1K)
-    assert price(aspect_ratio="custom", width="512", height="512") == format_usd(5_243)
+    assert price() == usd(QWEN_IMAGE_1K)
+    assert price(n="3") == usd(3 * QWEN_IMAGE_1K)
+    assert price(aspect_ratio="custom", width="512", height="512") == usd(5_243)
     assert price(model="qwen-image-edit-plus:edit") == "$0.03"
 
 
 @pytest.mark.parametrize("model", ["qwen-image:generate", "qwen-image-edit-plus:edit"])
 def test_a_models_default_run_shows_the_price_of_its_quote(signed_in, model):
     def cost(response) -> str:
-        return re.search(r'class="cost">([^<]+)<', response.text)[1]
+        return re.search(r'class="cost">(.+?)</strong>', response.text)[1]
 
     pages = [signed_in.get(reverse("studio:playground"), {"model": model}) for _ in range(2)]
     catalog_version_bump()
@@ -206,7 +208,7 @@ def test_an_impossible_size_is_explained_and_cannot_run(signed_in):
 def test_the_price_sits_next_to_the_balance(signed_in):
     response = signed_in.get(reverse("studio:quote"), run_form(), headers=HTMX)
 
-    assert f'Balance <span class="balance-amount">{format_usd(START)}</span>' in response.text
+    assert f'Balance <span class="balance-amount">{usd(START)}</span>' in response.text
     assert '<button type="submit">Generate</button>' in response.text
 
 

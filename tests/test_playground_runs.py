@@ -4,7 +4,7 @@ seeds, the balance."""
 import pytest
 from django.urls import reverse
 
-from playground.accounts.money import format_usd
+from playground.accounts.templatetags.money import usd
 from playground.gateway.models import Generation
 from tests import factories
 from tests.factories import (
@@ -40,9 +40,7 @@ def test_generate_shows_a_queued_card_at_once_then_the_image(signed_in, user):
     assert "balance-changed" in card.headers["HX-Trigger"]
     assert f'src="{image.file.url}"' in card.text
     assert "every 1s" not in card.text
-    assert f'charged <strong class="cost">{format_usd(generation.cost_micros)}</strong>' in (
-        card.text
-    )
+    assert f'charged <strong class="cost">{usd(generation.cost_micros)}</strong>' in (card.text)
     assert "Qwen Image: done." in card.text
     assert f"?reuse={generation.pk}" in card.text
     assert f"?image={image.pk}" in card.text

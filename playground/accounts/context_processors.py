@@ -1,8 +1,7 @@
-from .money import format_usd
 from .selectors import request_balance_micros
 
 
 def balance(request):
     """The signed-in user's balance for the header."""
     balance_micros = request_balance_micros(request)
-    return {} if balance_micros is None else {"balance_display": format_usd(balance_micros)}
+    return {} if balance_micros is None else {"header_balance_micros": balance_micros}

@@ -5,7 +5,7 @@ from django import forms
 from django.forms.renderers import Jinja2
 from django.utils.functional import lazy
 
-from playground.accounts.money import format_usd
+from playground.accounts.money import format_usd_rounded
 from playground.catalog.models import ImageModel, ordered_tiers
 from playground.gateway.schemas import MAX_PROMPT_CHARS, MAX_SEED, GenerationRequest
 
@@ -13,7 +13,9 @@ from .selectors import ModelOption
 
 
 def _option_label(option: ModelOption) -> str:
-    price = "unavailable" if option.price_micros is None else format_usd(option.price_micros)
+    price = (
+        "unavailable" if option.price_micros is None else format_usd_rounded(option.price_micros)
+    )
     return f"{option.model.name} · {price}"
 
 
