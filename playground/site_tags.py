@@ -13,7 +13,7 @@ class BlockTextNode(template.Node):
         self.name = name
 
     def render(self, context):
-        # A BlockNode renders the most derived override of its name, as the original does.
+        # A block node of that name renders the page's override of it, as the block itself does.
         return BlockNode(self.name, template.NodeList()).render(context)
 
 

@@ -80,7 +80,7 @@ class ModelStatus:
     slug: str
     name: str
     state: ServiceState
-    providers: list[str]  # names of the providers that would serve it, in catalog order
+    providers: list[str]  # names of the providers that would serve it
 
 
 @dataclass(frozen=True, kw_only=True)
