@@ -104,7 +104,9 @@ TEMPLATES = [
                 "playground.accounts.context_processors.balance",
                 "playground.billing.context_processors.notice",
                 "playground.catalog.context_processors.catalog_version",
+                "playground.context_processors.site",
             ],
+            "libraries": {"site": "playground.site_tags"},
         },
     },
 ]
@@ -238,6 +240,12 @@ LOGGING = {
 
 # Product settings.
 STARTER_CREDITS_USD = env_str("STARTER_CREDITS_USD", "1.00")
+# Who runs the site, as the header, footer, terms, privacy policy and contact page name them.
+# The defaults are placeholders: an operator sets their own before going live.
+SITE_NAME = env_str("SITE_NAME", "Qwen Image Playground")
+CONTACT_EMAIL = env_str("CONTACT_EMAIL", "support@example.com")
+OPERATOR_LEGAL_NAME = env_str("OPERATOR_LEGAL_NAME", "Example Operator Ltd.")
+OPERATOR_ADDRESS = env_str("OPERATOR_ADDRESS")
 
 # Card payments through Stripe (docs/stripe.md); off until the three secrets are set.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import TemplateView
 
 from playground.billing import views as billing_views
 
@@ -9,6 +10,12 @@ from . import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("status/", views.status, name="status"),
+    path("robots.txt", views.robots_txt, name="robots"),
+    # Pages an operator edits in their templates (templates/site/).
+    path("terms/", TemplateView.as_view(template_name="site/terms.html"), name="terms"),
+    path("privacy/", TemplateView.as_view(template_name="site/privacy.html"), name="privacy"),
+    path("contact/", TemplateView.as_view(template_name="site/contact.html"), name="contact"),
     path("media/<path:name>", views.media_file, name="media"),
     # The API: async views, reached through their own middleware chain (settings.API_MIDDLEWARE).
     path(settings.API_PREFIX.removeprefix("/"), include("playground.gateway.urls")),

@@ -1,5 +1,5 @@
-"""Site-wide views: the health check, the media files of the default storage, and the answer to
-a request that failed unexpectedly."""
+"""Site-wide views: the health check and the status page, robots.txt, the media files of the
+default storage, and the answer to a request that failed unexpectedly."""
 
 import logging
 import mimetypes
@@ -9,13 +9,16 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection
-from django.http import FileResponse, Http404, JsonResponse
-from django.shortcuts import redirect
-from django.views import defaults
+from django.http import FileResponse, Http404, HttpResponseServerError, JsonResponse
+from django.shortcuts import redirect, render
+from django.template import loader
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from playground.context_processors import site_identity
 from playground.gateway.errors import GatewayError, error_response
+from playground.gateway.selectors import service_status
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,20 @@ def healthz(request):
     return JsonResponse(
         {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
     )
+
+
+@never_cache
+@require_GET
+def status(request):
+    """The health check as a page a person reads, with each provider's circuit and each model's
+    availability (which needs the database: left out when it does not answer)."""
+    database = _database_ok()
+    context = {
+        "database_ok": database,
+        "storage_ok": _storage_ok(),
+        "service": service_status() if database else None,
+    }
+    return render(request, "site/status.html", context)
 
 
 def _database_ok() -> bool:
@@ -59,6 +76,13 @@ def _storage_ok() -> bool:
 
 
 @require_GET
+def robots_txt(request):
+    sitemap_url = request.build_absolute_uri(reverse("catalog:sitemap"))
+    context = {"sitemap_url": sitemap_url, "api_prefix": settings.API_PREFIX}
+    return render(request, "site/robots.txt", context, content_type="text/plain; charset=utf-8")
+
+
+@require_GET
 def media_file(request, name: str):
     """Serve a stored file. Names of result images are unguessable, so no session is needed."""
     if ".." in name.split("/") or name.endswith("/") or not default_storage.exists(name):
@@ -76,7 +100,8 @@ def media_file(request, name: str):
 
 def server_error(request):
     """Django's answer to an unexpected exception (logged with its traceback by Django): in
-    OpenAI's envelope under the API, the site's error page elsewhere."""
+    OpenAI's envelope under the API, the site's error page elsewhere. The page is rendered with
+    the settings' names only, no request: its context processors may be what failed."""
     if request.path_info.startswith(settings.API_PREFIX):
         return error_response(GatewayError("The gateway failed unexpectedly."))
-    return defaults.server_error(request)
+    return HttpResponseServerError(loader.render_to_string("500.html", site_identity()))

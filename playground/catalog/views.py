@@ -99,6 +99,7 @@ def sitemap(request):
         reverse("catalog:pricing"),
         reverse("catalog:faq"),
         reverse("catalog:api-docs"),
+        *(reverse(name) for name in ("terms", "privacy", "contact", "status")),
     ]
     urls = [request.build_absolute_uri(path) for path in paths]
     return render(request, "catalog/sitemap.xml", {"urls": urls}, content_type="application/xml")

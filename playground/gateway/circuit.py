@@ -38,9 +38,14 @@ class Health:
 
 async def health(slugs: Iterable[str]) -> Health:
     """The breakers of `slugs`, in one read of the cache."""
+    return await asyncio.to_thread(health_read, list(slugs))
+
+
+def health_read(slugs: Iterable[str]) -> Health:
+    """`health` for sync code (the status page)."""
     slugs = list(dict.fromkeys(slugs))
     keys = [key(slug) for slug in slugs for key in (_open, _failures)]
-    found = await asyncio.to_thread(cache.get_many, keys)
+    found = cache.get_many(keys)
     return Health(
         open=frozenset(slug for slug in slugs if found.get(_open(slug))),
         failing=frozenset(slug for slug in slugs if found.get(_failures(slug))),

@@ -1,12 +1,15 @@
 import asyncio
 import time
+from dataclasses import dataclass
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, TextChoices
 
 from playground.accounts.money import usd_str
-from playground.catalog.models import ordered_tiers
-from playground.catalog.selectors import model_entries
+from playground.catalog.models import ImageModel, ordered_tiers
+from playground.catalog.selectors import catalog_current, model_entries
+from playground.providers.registry import configured_providers, demo_provider
 
+from . import circuit
 from .models import Generation
 
 FINISH_POLL_SECONDS = 0.25
@@ -55,3 +58,89 @@ def model_objects(*, slug: str | None = None) -> list[dict]:
         }
         for entry in model_entries(slug=slug)
     ]
+
+
+class ServiceState(TextChoices):
+    """A provider's or a model's state on the status page, best first."""
+
+    UP = "up", "Operational"
+    DEGRADED = "degraded", "Degraded"  # failures counted; still tried
+    DOWN = "down", "Unavailable"  # circuit open (skipped for now), or no provider serves it
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderStatus:
+    slug: str
+    name: str
+    state: ServiceState
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelStatus:
+    slug: str
+    name: str
+    state: ServiceState
+    providers: list[str]  # names of the providers that would serve it
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceStatus:
+    providers: list[ProviderStatus]
+    models: list[ModelStatus]
+    is_demo: bool  # no real provider is configured: the demo provider serves every model
+
+
+def service_status() -> ServiceStatus:
+    """The configured providers as their circuit breakers see them (one read of the cache), and
+    each active model as well as its best provider is: what `router.route_plan` would route it
+    to. Without real providers, the demo serves every model that has an offering."""
+    catalog = catalog_current()
+    configured = configured_providers() or {demo_provider().slug: demo_provider()}
+    health = circuit.health_read(configured)
+    providers = {
+        slug: ProviderStatus(
+            slug=slug,
+            name=catalog.provider_names.get(slug, provider.label),
+            state=_provider_state(slug, health),
+        )
+        for slug, provider in configured.items()
+    }
+    everywhere = [
+        slug
+        for slug, provider in configured.items()
+        if provider.serves_every_model or provider.is_demo
+    ]
+    return ServiceStatus(
+        providers=list(providers.values()),
+        models=[_model_status(model, providers, everywhere) for model in catalog.models],
+        is_demo=demo_provider().slug in providers,
+    )
+
+
+def _model_status(
+    model: ImageModel, providers: dict[str, ProviderStatus], everywhere: list[str]
+) -> ModelStatus:
+    """A model that none of `providers` serves is down; otherwise it is as its best one is. Those
+    that serve `everywhere` serve only models with an active offering, as the router does."""
+    offered = [offering.provider for offering in model.offerings.all() if offering.is_active]
+    slugs = dict.fromkeys([*offered, *everywhere] if offered else [])
+    serving = [providers[slug] for slug in slugs if slug in providers]
+    state = min(
+        (provider.state for provider in serving),
+        key=list(ServiceState).index,
+        default=ServiceState.DOWN,
+    )
+    return ModelStatus(
+        slug=model.slug,
+        name=model.name,
+        state=state,
+        providers=[provider.name for provider in serving],
+    )
+
+
+def _provider_state(slug: str, health: circuit.Health) -> ServiceState:
+    if slug in health.open:
+        return ServiceState.DOWN
+    if slug in health.failing:
+        return ServiceState.DEGRADED
+    return ServiceState.UP
