@@ -238,6 +238,8 @@ LOGGING = {
 
 # Product settings.
 STARTER_CREDITS_USD = env_str("STARTER_CREDITS_USD", "1.00")
+# Where the site is, for the links in its emails.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 # Card payments through Stripe (docs/stripe.md); off until the three secrets are set.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
