@@ -246,6 +246,8 @@ SITE_NAME = env_str("SITE_NAME", "Qwen Image Playground")
 CONTACT_EMAIL = env_str("CONTACT_EMAIL", "support@example.com")
 OPERATOR_LEGAL_NAME = env_str("OPERATOR_LEGAL_NAME", "Example Operator Ltd.")
 OPERATOR_ADDRESS = env_str("OPERATOR_ADDRESS")
+# Where the site is, for the links in its emails.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 # Card payments through Stripe (docs/stripe.md); off until the three secrets are set.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")

@@ -262,9 +262,9 @@ def test_auto_top_up_fires_once_per_crossing(user, django_capture_on_commit_call
         amount_micros=20 * USD,
     )
     with django_capture_on_commit_callbacks() as callbacks:
-        services.auto_top_up_after_charge(user_id=user.pk, balance_micros=6 * USD)  # above
-        services.auto_top_up_after_charge(user_id=user.pk, balance_micros=4 * USD)  # crosses
-        services.auto_top_up_after_charge(user_id=user.pk, balance_micros=3 * USD)  # still below
+        services.thresholds_after_charge(user_id=user.pk, balance_micros=6 * USD)  # above
+        services.thresholds_after_charge(user_id=user.pk, balance_micros=4 * USD)  # crosses
+        services.thresholds_after_charge(user_id=user.pk, balance_micros=3 * USD)  # still below
 
     assert len(callbacks) == 1
     profile = BillingProfile.objects.get()

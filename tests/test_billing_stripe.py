@@ -20,7 +20,7 @@ from playground.accounts.models import Account, LedgerEntry
 from playground.accounts.services import credits_grant
 from playground.billing import stripe_api
 from playground.billing.models import BillingProfile, Payment
-from playground.billing.services import auto_top_up_after_charge
+from playground.billing.services import thresholds_after_charge
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -281,7 +281,7 @@ def test_a_declined_auto_top_up_turns_itself_off_and_says_so_on_the_next_page(
     save_card(stripe, tab, number=DECLINED)
     tab.post(reverse("billing:auto-top-up"), {"enabled": "on", "threshold": "5", "amount": "5"})
 
-    auto_top_up_after_charge(user_id=user.pk, balance_micros=USD)  # as a charge would
+    thresholds_after_charge(user_id=user.pk, balance_micros=USD)  # as a charge would
 
     profile = BillingProfile.objects.get(account__user=user)
     assert not profile.auto_top_up

@@ -31,7 +31,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # Two transactions, as the database sees them. The create: BEGIN, the generation's insert, the
 # hold (the balance, its ledger row, the key's spend), COMMIT. The finish: BEGIN, the
 # generation's update, its image, the hold's read, a savepoint around the settle (the balance,
-# the release-and-capture rows), the auto top-up's check (one conditional update), COMMIT.
+# the release-and-capture rows), the check of auto top-up's and the low-balance notice's
+# thresholds (one conditional update), COMMIT.
 # Authentication reads the key from the cache and the catalog comes from the process's own read
 # of it: neither queries.
 API_GENERATION_QUERIES = 16

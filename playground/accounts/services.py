@@ -25,6 +25,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from playground.billing import thresholds
+
 from . import ledger
 from .codes import redeem_code_normalize
 from .errors import (
@@ -71,7 +73,8 @@ def user_sign_up(*, username: str, password: str, email: str = "") -> AbstractBa
 
 def _move(*, account_id: int, amount_micros: int, kind: str, **links) -> LedgerEntry:
     """Add `amount_micros` (negative to take) to a balance and write its ledger row; credits
-    that come in pay what the account owes first.
+    that come in pay what the account owes first, and arm the low-balance notice again once
+    the balance is back to its threshold.
 
     Raises `InsufficientCredits` when taking would leave the balance below zero, `CreditsOwed`
     when a generation's hold finds the account owing. Callers run inside a transaction.
@@ -85,7 +88,9 @@ def _move(*, account_id: int, amount_micros: int, kind: str, **links) -> LedgerE
     entry = LedgerEntry.objects.create(
         account_id=account_id, kind=kind, amount_micros=amount_micros, **links
     )
-    _pay_owed(account_id=account_id, balance_and_owed=moved)
+    balance_micros = _pay_owed(account_id=account_id, balance_and_owed=moved)
+    if amount_micros > 0:
+        thresholds.low_balance_rearm(account_id=account_id, balance_micros=balance_micros)
     return entry
 
 

@@ -41,8 +41,17 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 @admin.register(BillingProfile)
 class BillingProfileAdmin(ReadOnlyAdmin):
-    list_display = ["account", "customer_id", "card_label", "auto_top_up", "threshold", "amount"]
-    list_filter = ["auto_top_up"]
+    list_display = [
+        "account",
+        "customer_id",
+        "card_label",
+        "auto_top_up",
+        "threshold",
+        "amount",
+        "low_balance_notice",
+        "low_balance_threshold",
+    ]
+    list_filter = ["auto_top_up", "low_balance_notice"]
     search_fields = ["account__user__username", "customer_id"]
     list_select_related = ["account__user"]
 
@@ -53,3 +62,7 @@ class BillingProfileAdmin(ReadOnlyAdmin):
     @admin.display(description="Adds", ordering="amount_micros")
     def amount(self, profile: BillingProfile) -> str:
         return format_usd(profile.amount_micros)
+
+    @admin.display(description="Emails below", ordering="low_balance_threshold_micros")
+    def low_balance_threshold(self, profile: BillingProfile) -> str:
+        return format_usd(profile.low_balance_threshold_micros)

@@ -61,6 +61,15 @@ class TopUpForm(forms.Form):
         return cleaned
 
 
+class LowBalanceForm(forms.Form):
+    enabled = forms.BooleanField(required=False, label="Email me when my balance runs low")
+    threshold = DollarsField(
+        min_value=Decimal("0.01"),
+        label="When a charge leaves my balance below (USD)",
+        help_text="One email each time; another only after credits bring it back up.",
+    )
+
+
 class AutoTopUpForm(forms.Form):
     enabled = forms.BooleanField(required=False, label="Auto top-up on")
 

@@ -45,18 +45,22 @@ class Payment(models.Model):
 
 
 class BillingProfile(models.Model):
-    """An account's Stripe customer, its saved card and its auto top-up.
+    """An account's Stripe customer, its saved card, its auto top-up and its low-balance notice.
 
     Auto top-up is armed while it may fire: the first charge that leaves the balance below
     `threshold_micros` disarms it (one conditional update, so one of many concurrent charges
     wins) and pays `amount_micros` off-session; a granted payment arms it again. `crossings`
     counts the firings and keys each off-session payment, so a retried task pays once.
+
+    The low-balance notice crosses its own threshold the same way, in the same update
+    (`thresholds.py`), and emails once; any credit that brings the balance back to its
+    threshold arms it again. A profile made for the notice alone has no Stripe customer yet.
     """
 
     account = models.OneToOneField(
         "accounts.Account", on_delete=models.CASCADE, related_name="billing"
     )
-    customer_id = models.CharField(max_length=255, unique=True)
+    customer_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     payment_method_id = models.CharField(max_length=255, blank=True)
     card_label = models.CharField(max_length=100, blank=True)
     auto_top_up = models.BooleanField(default=False)
@@ -67,6 +71,12 @@ class BillingProfile(models.Model):
     notice = models.CharField(
         max_length=500, blank=True, help_text="Told to the user on the pages they open next."
     )
+    low_balance_notice = models.BooleanField(default=False)
+    low_balance_threshold_micros = models.BigIntegerField(default=0)
+    low_balance_armed = models.BooleanField(default=True)
+    # What the last check after a charge fired: SQL's RETURNING sees only the values it wrote.
+    fired_auto_top_up = models.BooleanField(default=False, editable=False)
+    fired_low_balance = models.BooleanField(default=False, editable=False)
 
     class Meta:
         constraints = [
@@ -74,6 +84,10 @@ class BillingProfile(models.Model):
                 condition=Q(auto_top_up=False)
                 | Q(threshold_micros__gte=0, amount_micros__gt=0) & ~Q(payment_method_id=""),
                 name="billing_auto_top_up_complete",
+            ),
+            models.CheckConstraint(
+                condition=Q(low_balance_notice=False) | Q(low_balance_threshold_micros__gt=0),
+                name="billing_low_balance_threshold_positive",
             ),
         ]
 

@@ -24,7 +24,11 @@ def payment_list(*, user_id: int) -> QuerySet[Payment]:
 
 
 def billing_profile_of(*, user_id: int) -> BillingProfile | None:
-    return BillingProfile.objects.filter(account__user_id=user_id).first()
+    return (
+        BillingProfile.objects.select_related("account__user")
+        .filter(account__user_id=user_id)
+        .first()
+    )
 
 
 def billing_notice(*, user_id: int) -> str:

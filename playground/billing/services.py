@@ -1,4 +1,5 @@
-"""Card payments: top-ups, what Stripe tells us of them, and auto top-up.
+"""Card payments: top-ups, what Stripe tells us of them, and auto top-up; and the low-balance
+notice, which fires after a charge as auto top-up does.
 
 The server creates a PaymentIntent for the amount a user chose, tied to their account in its
 metadata; the browser confirms it with Stripe.js, so card details never reach this server.
@@ -16,18 +17,21 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 
 from playground.accounts.models import Account, LedgerEntry
 from playground.accounts.money import format_usd
 from playground.accounts.services import account_open, credits_pay_in, credits_take_back
 
-from . import stripe_api
+from . import stripe_api, tasks, thresholds
 from .errors import CardSetupFailed, PaymentsUnavailable
 from .models import BillingProfile, Payment
 from .selectors import billing_profile_of
-from .tasks import auto_top_up
 
 logger = logging.getLogger(__name__)
 
@@ -45,18 +49,19 @@ def cents_to_micros(cents: int) -> int:
 
 
 def billing_profile(*, account: Account) -> BillingProfile:
-    """The account's billing profile, made with its Stripe customer on first use."""
+    """The account's billing profile, with its Stripe customer made on first use (a profile
+    made for the low-balance notice alone has none yet)."""
     profile = BillingProfile.objects.filter(account=account).first()
-    if profile is not None:
+    if profile is not None and profile.customer_id:
         return profile
     with _stripe():
         customer = stripe_api.client().v1.customers.create(
             params={"metadata": {"account_id": str(account.pk)}},
             options={"idempotency_key": f"customer-of-account-{account.pk}"},
         )
-    profile, _ = BillingProfile.objects.get_or_create(
-        account=account, defaults={"customer_id": customer.id}
-    )
+    profile, _ = BillingProfile.objects.get_or_create(account=account)
+    BillingProfile.objects.filter(pk=profile.pk, customer_id=None).update(customer_id=customer.id)
+    profile.refresh_from_db(fields=["customer_id"])
     return profile
 
 
@@ -303,24 +308,15 @@ def auto_top_up_configure(
     return profile
 
 
-def auto_top_up_after_charge(*, user_id: int, balance_micros: int) -> None:
-    """After a charge left the balance at `balance_micros`: if that is below the user's auto
-    top-up threshold and auto top-up is armed, disarm it and pay, once per crossing (of many
-    charges at once, one disarms it). Every charged generation runs it: one statement, in SQL
-    as the ledger's own (accounts/ledger.py)."""
-    values = {"user": user_id, "balance": balance_micros, "on": True, "off": False}
-    with connection.cursor() as cursor:
-        cursor.execute(_AUTO_TOP_UP_FIRE, values)
-        fired = cursor.rowcount == 1
-    if fired:
-        transaction.on_commit(lambda: auto_top_up.enqueue(user_id=user_id))
-
-
-_AUTO_TOP_UP_FIRE = """
-    UPDATE billing_billingprofile SET armed = %(off)s, crossings = crossings + 1
-    WHERE account_id = (SELECT id FROM accounts_account WHERE user_id = %(user)s)
-        AND auto_top_up = %(on)s AND armed = %(on)s AND threshold_micros > %(balance)s
-"""
+def thresholds_after_charge(*, user_id: int, balance_micros: int) -> None:
+    """After a charge left the balance at `balance_micros`: pay an auto top-up and send the
+    low-balance notice, each if the charge took the balance below its threshold while it was
+    armed, once per crossing (`thresholds.py`). Every charged generation runs it."""
+    fired = thresholds.thresholds_fire(user_id=user_id, balance_micros=balance_micros)
+    if fired.auto_top_up:
+        transaction.on_commit(lambda: tasks.auto_top_up.enqueue(user_id=user_id))
+    if fired.low_balance:
+        transaction.on_commit(lambda: tasks.low_balance_notice.enqueue(user_id=user_id))
 
 
 def auto_top_up_pay(*, user_id: int) -> Payment | None:
@@ -373,6 +369,61 @@ def auto_top_up_stop(*, account_id: int, reason: str) -> None:
 
 def notice_dismiss(*, user_id: int) -> None:
     BillingProfile.objects.filter(account__user_id=user_id).update(notice="")
+
+
+# Low-balance notice
+
+LOW_BALANCE_SUBJECT = "Your credits are running low"
+
+
+def low_balance_configure(
+    *, user: AbstractBaseUser, enabled: bool, threshold_micros: int
+) -> BillingProfile:
+    """Turn the low-balance notice on at a threshold, or off. Either way it is armed afresh:
+    a balance already below the threshold is told of at the next charge."""
+    profile, _ = BillingProfile.objects.update_or_create(
+        account=account_open(user=user),
+        defaults={
+            "low_balance_notice": enabled,
+            "low_balance_threshold_micros": threshold_micros,
+            "low_balance_armed": True,
+        },
+    )
+    return profile
+
+
+def low_balance_notify(*, user_id: int) -> bool:
+    """Email the low-balance notice (the task's work); False when it was turned off or credits
+    armed it again meanwhile, or the user has no email address."""
+    profile = billing_profile_of(user_id=user_id)
+    if profile is None or not profile.low_balance_notice or profile.low_balance_armed:
+        return False
+    user = profile.account.user
+    if not user.email:
+        return False
+    context = {
+        "user": user,
+        "balance_micros": profile.account.balance_micros,
+        "threshold_micros": profile.low_balance_threshold_micros,
+        "top_up_url": _site_url("billing:top-up"),
+        "settings_url": _site_url("billing:low-balance"),
+    }
+    message = EmailMultiAlternatives(
+        subject=LOW_BALANCE_SUBJECT,
+        body=render_to_string("billing/email/low_balance.txt", context),
+        to=[user.email],
+    )
+    message.attach_alternative(
+        render_to_string("billing/email/low_balance.html", context), "text/html"
+    )
+    message.send()
+    logger.info("low-balance notice sent", extra={"user_id": user_id})
+    return True
+
+
+def _site_url(name: str) -> str:
+    """A page's absolute address, for emails (read outside any request)."""
+    return settings.SITE_URL.rstrip("/") + reverse(name)
 
 
 @contextmanager

@@ -13,4 +13,5 @@ urlpatterns = [
     path("auto-top-up/card/", views.card_setup_start, name="card-setup-start"),
     path("auto-top-up/card/saved/", views.card_setup_finish, name="card-setup-finish"),
     path("auto-top-up/notice/", views.notice_dismiss, name="notice-dismiss"),
+    path("low-balance/", views.low_balance, name="low-balance"),
 ]

@@ -23,7 +23,7 @@ from playground.accounts.services import credits_redeem
 
 from . import services, stripe_api
 from .errors import BillingError
-from .forms import AutoTopUpForm, TopUpForm
+from .forms import AutoTopUpForm, LowBalanceForm, TopUpForm
 from .models import Payment
 from .selectors import billing_profile_of, payment_list
 
@@ -206,6 +206,33 @@ def auto_top_up(request):
     status = 400 if form.errors else 200
     context = {"form": form, "profile": profile, **_card_context()}
     return render(request, "billing/auto_top_up.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def low_balance(request):
+    """The low-balance notice: an email when a charge leaves the balance below a threshold."""
+    profile = billing_profile_of(user_id=request.user.pk)
+    initial = (
+        {
+            "enabled": profile.low_balance_notice,
+            "threshold": usd_str(profile.low_balance_threshold_micros),
+        }
+        if profile and profile.low_balance_threshold_micros
+        else {"threshold": settings.TOPUP_MIN_USD}
+    )
+    form = LowBalanceForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.low_balance_configure(
+            user=request.user,
+            enabled=form.cleaned_data["enabled"],
+            threshold_micros=form.cleaned_data["threshold"],
+        )
+        state = "on" if form.cleaned_data["enabled"] else "off"
+        messages.success(request, f"The low-balance email is {state}.")
+        return redirect("billing:low-balance")
+    status = 400 if form.errors else 200
+    return render(request, "billing/low_balance.html", {"form": form}, status=status)
 
 
 @login_required

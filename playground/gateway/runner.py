@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from playground.accounts.services import credits_settle
-from playground.billing.services import auto_top_up_after_charge
+from playground.billing.services import thresholds_after_charge
 from playground.providers.base import (
     Behaviour,
     Provider,
@@ -488,5 +488,5 @@ def _generation_finish(
         generation_id=generation.pk, cost_micros=fields.get("cost_micros", 0)
     )
     if generation.cost_micros and balance_micros is not None:
-        auto_top_up_after_charge(user_id=generation.user_id, balance_micros=balance_micros)
+        thresholds_after_charge(user_id=generation.user_id, balance_micros=balance_micros)
     return Outcome(generation=generation, balance_micros=balance_micros)
