@@ -22,6 +22,15 @@ BACKGROUND = "getComputedStyle(document.body).backgroundColor"
 LIGHT_BG, DARK_BG = "rgb(247, 247, 251)", "rgb(21, 21, 27)"
 LIGHT_FOCUS, DARK_FOCUS = "rgb(180, 83, 9)", "rgb(255, 179, 0)"
 
+# The scheme on <html> when the parser reaches <body>, before anything is painted.
+SCHEME_AT_BODY = """
+new MutationObserver((changes, observer) => {
+  if (!document.body) return;
+  window.schemeAtBody = document.documentElement.dataset.theme || "system";
+  observer.disconnect();
+}).observe(document, {childList: true, subtree: true});
+"""
+
 expect.set_options(timeout=WAIT_MS)
 
 
@@ -57,6 +66,7 @@ def theme_toggle(page: Page) -> Locator:
 def test_the_scheme_follows_the_system_until_the_toggle_picks_one(open_page, catalog, request):
     steps = Steps(request.node.name)
     page = open_page(viewport=DESKTOP, color_scheme="dark")
+    page.context.add_init_script(SCHEME_AT_BODY)
     page.goto("/models/")
     assert page.evaluate(BACKGROUND) == DARK_BG
     expect(theme_toggle(page)).to_have_accessible_name("Theme: system")
@@ -66,6 +76,7 @@ def test_the_scheme_follows_the_system_until_the_toggle_picks_one(open_page, cat
     expect(theme_toggle(page)).to_have_accessible_name("Theme: light")
     assert page.evaluate(BACKGROUND) == LIGHT_BG
     page.reload()  # remembered, and on <html> before the first paint
+    assert page.evaluate("window.schemeAtBody") == "light"
     expect(theme_toggle(page)).to_have_accessible_name("Theme: light")
     assert page.evaluate(BACKGROUND) == LIGHT_BG
     assert page.evaluate("localStorage.getItem('theme')") == "light"
