@@ -12,7 +12,7 @@
   function stored() {
     try {
       const theme = localStorage.getItem(KEY);
-      return theme in NEXT ? theme : "system";
+      return Object.hasOwn(NEXT, theme) ? theme : "system";
     } catch {
       return "system";
     }
@@ -42,7 +42,7 @@
       button.querySelector(".theme-icon").textContent = ICONS[theme];
       button.querySelector(".theme-name").textContent = theme;
     };
-    show(stored());
+    show(root.dataset.theme || "system");
     button.hidden = false;
     button.addEventListener("click", () => {
       const theme = NEXT[root.dataset.theme || "system"];
