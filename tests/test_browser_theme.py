@@ -21,6 +21,7 @@ DESKTOP = {"width": 1280, "height": 900}
 BACKGROUND = "getComputedStyle(document.body).backgroundColor"
 LIGHT_BG, DARK_BG = "rgb(247, 247, 251)", "rgb(21, 21, 27)"
 LIGHT_FOCUS, DARK_FOCUS = "rgb(180, 83, 9)", "rgb(255, 179, 0)"
+LIGHT_INK, DARK_INK = "rgb(29, 29, 36)", "rgb(230, 230, 238)"
 
 # The scheme on <html> when the parser reaches <body>, before anything is painted.
 SCHEME_AT_BODY = """
@@ -129,6 +130,18 @@ def test_the_phone_menu_opens_and_closes_and_wide_screens_have_none(open_page, c
         expect(button).to_have_count(1)
         expect(button).to_be_hidden()
     steps.shot(no_js, "phone-without-javascript")
+
+
+def test_stripes_card_element_takes_the_schemes_text_colour(open_page, catalog, user, stripe_fake):
+    """Stripe draws the card's fields in an iframe that the site's CSS does not reach."""
+    page = open_page(user=user, viewport=DESKTOP, color_scheme="dark")
+    page.goto("/accounts/top-up/")
+    card_colour = "stripeElements[0].options.style.base.color"
+    assert page.evaluate(card_colour) == DARK_INK
+
+    theme_toggle(page).click()  # light
+    expect(theme_toggle(page)).to_have_accessible_name("Theme: light")
+    assert page.evaluate(card_colour) == LIGHT_INK
 
 
 def tab_to(page: Page, target: Locator, *, most: int = 40) -> None:

@@ -35,7 +35,8 @@
   apply(stored());
 
   // One button cycles system → light → dark; its name says the scheme in use (on phones it
-  // shows only the scheme's icon).
+  // shows only the scheme's icon). A change is announced as `theme-changed` on the document,
+  // for what CSS cannot restyle (Stripe's card Element).
   function wireThemeToggle(button) {
     const show = (theme) => {
       button.setAttribute("aria-label", `Theme: ${theme}`);
@@ -49,6 +50,7 @@
       apply(theme);
       remember(theme);
       show(theme);
+      document.dispatchEvent(new CustomEvent("theme-changed"));
     });
   }
 
