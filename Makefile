@@ -15,7 +15,8 @@ $(BIN)/.installed: pyproject.toml
 
 # The official openai clients that tests/test_api_clients.py drives the API with, each major in
 # use: the Python SDK's current major is in .venv (pyproject.toml), its previous one in a venv of
-# its own; the npm package's two majors sit side by side (tests/js/package.json).
+# its own; the npm package's two majors sit side by side (tests/js/package.json), with axe-core
+# for tests/test_browser_a11y.py's accessibility audit.
 tests/.sdk/venv-openai2/.installed: tests/sdk/requirements-openai2.txt
 	test -x tests/.sdk/venv-openai2/bin/python || $(PYTHON) -m venv tests/.sdk/venv-openai2
 	tests/.sdk/venv-openai2/bin/pip install --quiet -r tests/sdk/requirements-openai2.txt

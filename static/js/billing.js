@@ -8,10 +8,21 @@
 (() => {
   const dollars = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
 
+  // Stripe's card Element draws in an iframe that the site's CSS does not reach: it takes the
+  // text colour of the page's scheme, and again whenever the scheme changes.
+  function cardStyle(container) {
+    const color = getComputedStyle(container).color;
+    return { base: { color, iconColor: color } };
+  }
+
   function cardFor(form, elementId) {
     const stripe = Stripe(form.dataset.stripeKey);
-    const card = stripe.elements().create("card");
-    card.mount(document.getElementById(elementId));
+    const container = document.getElementById(elementId);
+    const card = stripe.elements().create("card", { style: cardStyle(container) });
+    card.mount(container);
+    const restyle = () => card.update({ style: cardStyle(container) });
+    document.addEventListener("theme-changed", restyle);
+    matchMedia("(prefers-color-scheme: dark)").addEventListener("change", restyle);
     return { stripe, card };
   }
 

@@ -12,6 +12,10 @@
  *   decline_code, message, payment_intent, ...).
  *
  * Called without a payment method, confirmCardPayment is localstripe's.
+ *
+ * localstripe's card Element ignores the options it is created with and has no `update`: ours
+ * keeps them as `element.options`, `update` merges into them, and each Element made is listed in
+ * `window.stripeElements`, for tests to read the style a page gives Stripe's iframe.
  */
 (function () {
   'use strict';
@@ -64,9 +68,25 @@
     return {error: Object.assign({}, intent.last_payment_error, {payment_intent: intent})};
   }
 
+  window.stripeElements = [];
+
+  function keepOptions(elements) {
+    const create = elements.create;
+    elements.create = function (type, options) {
+      const element = create.call(this, type, options);
+      element.options = Object.assign({}, options);
+      element.update = (changes) => Object.assign(element.options, changes);
+      window.stripeElements.push(element);
+      return element;
+    };
+    return elements;
+  }
+
   window.Stripe = function (publishableKey, options) {
     const stripe = localStripe(publishableKey, options);
     const localConfirm = stripe.confirmCardPayment;
+    const localElements = stripe.elements;
+    stripe.elements = () => keepOptions(localElements());
 
     stripe.confirmCardPayment = async function (clientSecret, data, confirmOptions) {
       const method = data && data.payment_method;
