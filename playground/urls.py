@@ -8,6 +8,7 @@ from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("start/", views.home_start, name="home-start"),
     path("healthz", views.healthz, name="healthz"),
     path("media/<path:name>", views.media_file, name="media"),
     # The API: async views, reached through their own middleware chain (settings.API_MIDDLEWARE).

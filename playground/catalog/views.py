@@ -97,6 +97,7 @@ def api_docs(request):
 @require_GET
 def sitemap(request):
     paths = [
+        reverse("home"),
         reverse("catalog:model-list"),
         *(reverse("catalog:model-detail", args=[model.slug]) for model in catalog_current().models),
         reverse("catalog:pricing"),
