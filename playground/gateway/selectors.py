@@ -84,7 +84,9 @@ def _with_model(images: QuerySet[GenerationImage]) -> QuerySet[GenerationImage]:
     return images.select_related("generation__model").defer("generation__model__docs")
 
 
-def gallery_list(*, model: ImageModel | None = None, limit: int = GALLERY_SIZE) -> list:
+def gallery_list(
+    *, model: ImageModel | None = None, limit: int = GALLERY_SIZE
+) -> list[GenerationImage]:
     """The newest images of `model`'s gallery, or of all the galleries, each with its run and
     the run's model."""
     if model is None:
