@@ -9,6 +9,7 @@ from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("start/", views.home_start, name="home-start"),
     path("healthz", views.healthz, name="healthz"),
     path("status/", views.status, name="status"),
     path("robots.txt", views.robots_txt, name="robots"),

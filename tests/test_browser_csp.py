@@ -39,6 +39,7 @@ document.addEventListener("securitypolicyviolation", (event) => {
 });
 """
 PUBLIC_PAGES = [
+    "/",
     "/playground/",
     "/playground/compare/",
     "/models/",
@@ -51,6 +52,7 @@ PUBLIC_PAGES = [
     "/accounts/signup/",
 ]
 ACCOUNT_PAGES = [
+    "/?home",
     "/playground/",
     "/playground/history/",
     "/playground/compare/",
@@ -65,6 +67,7 @@ ACCOUNT_PAGES = [
 ADMIN_PAGES = [
     "/admin/",
     "/admin/gateway/generation/",
+    "/admin/gateway/generationimage/",
     "/admin/accounts/ledgerentry/",
     "/admin/accounts/apikey/",
     "/admin/billing/payment/",

@@ -37,6 +37,8 @@ OWNED = {  # name: (method, which of the owner's objects its argument is)
     "studio:generation-cancel": ("post", "generation"),
     "studio:generation-delete": ("post", "generation"),
     "studio:image-download": ("get", "image"),
+    "studio:image-publish": ("post", "image"),
+    "studio:image-unpublish": ("post", "image"),
     "gateway:generation-detail": ("get", "generation"),
     "billing:payment": ("get", "payment"),
 }
@@ -175,7 +177,7 @@ def test_nothing_of_the_owner_changed_after_the_attempts(intruder, owner):
 
     generation = Generation.objects.get(pk=owner["generation"].pk)
     assert generation.status == Generation.Status.SUCCEEDED
-    assert generation.images.count() == 1
+    assert generation.images.get().published_at is None
     assert ApiKey.objects.get(pk=owner["api_key"].pk).revoked_at is None
     assert factories.ledger_sum_micros(owner["user"]) == factories.balance_micros(owner["user"])
 
@@ -188,10 +190,12 @@ def test_ids_in_query_strings_show_nothing_of_another_user(intruder, owner):
 
     reuse = intruder.get(reverse("studio:playground"), {"reuse": generation.pk})
     edit = intruder.get(reverse("studio:playground"), {"image": image.pk})
+    unpublished = intruder.get(reverse("studio:playground"), {"gallery": image.pk})
     compare = intruder.get(reverse("studio:compare"), {"g": [generation.pk]})
 
     assert reuse.status_code == 404
     assert edit.status_code == 404
+    assert unpublished.status_code == 404
     assert compare.status_code == 200
     assert str(generation.pk) not in compare.content.decode()
     assert "the owner's edit" not in compare.content.decode()

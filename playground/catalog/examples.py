@@ -10,6 +10,8 @@ import json
 import shlex
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from .models import ImageModel, Mode
 
 KEY_ENV = "PLAYGROUND_API_KEY"
@@ -35,6 +37,11 @@ class ModeExamples:
     path: str  # relative to the base URL, which ends in /v1
     images: list[str]
     samples: list[CodeSample]
+
+
+def api_base_url(request) -> str:
+    """This deployment's API address as the caller reached it, ending in /v1."""
+    return request.build_absolute_uri(settings.API_PREFIX.removesuffix("/"))
 
 
 def model_examples(model: ImageModel, *, base_url: str) -> list[ModeExamples]:

@@ -1,8 +1,10 @@
-"""The gallery of a model's page: entries of the catalog data, each with a picture drawn once by
-the local demo provider (`manage.py draw_gallery`) and kept as a static file of this app.
+"""The placeholders of a model's gallery, shown until someone publishes an image of the model:
+entries of the catalog data, each with a picture drawn once by the local demo provider
+(`manage.py draw_gallery`) and kept as a static file of this app.
 
-The pictures are placeholders, labelled as such on the page: they show the prompt, the seed and
-the shape, not what the model makes of them.
+The pictures are labelled as placeholders on the page: they show the prompt, the seed and the
+shape, not what the model makes of them. Published images are `gateway.GenerationImage` rows
+(`gateway.selectors.gallery_list`).
 """
 
 import io
@@ -14,7 +16,7 @@ from PIL import Image
 from playground.providers.base import ProviderJob
 from playground.providers.demo import draw
 
-from .models import parse_pixels
+from .models import ImageModel, parse_pixels
 
 STATIC_DIR = Path(__file__).parent / "static"
 THUMBNAIL_WIDTH = 480
@@ -48,6 +50,10 @@ def gallery_items(*, slug: str, entries: list[dict]) -> list[GalleryItem]:
             )
         )
     return items
+
+
+def gallery_placeholders(model: ImageModel) -> list[GalleryItem]:
+    return gallery_items(slug=model.slug, entries=model.docs.get("gallery", []))
 
 
 def gallery_draw(item: GalleryItem) -> Path:

@@ -8,10 +8,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from playground.gateway.selectors import gallery_list
+
 from . import docs
-from .examples import KEY_ENV, model_examples
+from .examples import KEY_ENV, api_base_url, model_examples
 from .forms import ModelFilterForm
-from .gallery import gallery_items
+from .gallery import gallery_placeholders
 from .selectors import (
     catalog_current,
     model_entries,
@@ -41,7 +43,7 @@ def model_detail(request, slug: str):
         raise Http404("No such model.")
     groups = docs.model_parameter_groups(entry)
     names = [row.name for group in groups for row in group.rows]
-    base_url = request.build_absolute_uri(settings.API_PREFIX.removesuffix("/"))
+    base_url = api_base_url(request)
     context = {
         "entry": entry,
         "model": entry.model,
@@ -53,7 +55,8 @@ def model_detail(request, slug: str):
         "examples": model_examples(entry.model, base_url=base_url),
         "base_url": base_url,
         "key_env": KEY_ENV,
-        "gallery": gallery_items(slug=slug, entries=entry.model.docs.get("gallery", [])),
+        "gallery": gallery_list(model=entry.model),
+        "placeholders": gallery_placeholders(entry.model),
     }
     return render(request, "catalog/model_detail.html", context)
 
@@ -79,7 +82,7 @@ def api_docs(request):
     context = {
         "models": models,
         "parameter_groups": docs.api_parameter_groups(models, providers=catalog.provider_names),
-        "base_url": request.build_absolute_uri(settings.API_PREFIX.removesuffix("/")),
+        "base_url": api_base_url(request),
         "key_env": KEY_ENV,
         "max_upload_mb": settings.MAX_UPLOAD_BYTES // (1024 * 1024),
         "max_input_images": settings.MAX_INPUT_IMAGES,
@@ -94,6 +97,7 @@ def api_docs(request):
 @require_GET
 def sitemap(request):
     paths = [
+        reverse("home"),
         reverse("catalog:model-list"),
         *(reverse("catalog:model-detail", args=[model.slug]) for model in catalog_current().models),
         reverse("catalog:pricing"),

@@ -120,7 +120,11 @@ class Generation(models.Model):
 
 
 class GenerationImage(models.Model):
-    """One stored result image; `file` names it in the default storage under an unguessable name."""
+    """One stored result image; `file` names it in the default storage under an unguessable name.
+
+    Its owner may publish it to its model's gallery and take it back (`published_at`); staff may
+    hide it there (`hidden_at`), which outlasts the owner taking it back and publishing it again.
+    """
 
     generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
     index = models.PositiveSmallIntegerField()
@@ -130,6 +134,8 @@ class GenerationImage(models.Model):
     height = models.PositiveIntegerField()
     size_bytes = models.PositiveIntegerField()
     seed = models.BigIntegerField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    hidden_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["generation", "index"]
@@ -138,6 +144,24 @@ class GenerationImage(models.Model):
                 fields=["generation", "index"], name="generation_image_index_unique"
             ),
         ]
+        indexes = [
+            # The galleries read the few images shown, newest first, among all the others.
+            models.Index(
+                fields=["-published_at"],
+                condition=Q(published_at__isnull=False, hidden_at__isnull=True),
+                name="generation_image_shown",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.file.name
+
+    @property
+    def is_shown(self) -> bool:
+        """Whether its model's gallery shows it."""
+        return self.published_at is not None and self.hidden_at is None
+
+    @property
+    def seed_used(self) -> int:
+        """Its own seed, or its generation's when the provider reported none per image."""
+        return self.generation.seed if self.seed is None else self.seed

@@ -2,7 +2,8 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from django.db.models import Prefetch, QuerySet, TextChoices
+from django.db.models import F, Prefetch, QuerySet, TextChoices, Window
+from django.db.models.functions import RowNumber
 
 from playground.accounts.money import usd_str
 from playground.catalog.models import ImageModel, ordered_tiers
@@ -10,10 +11,11 @@ from playground.catalog.selectors import catalog_current, model_entries
 from playground.providers.registry import configured_providers, demo_provider
 
 from . import circuit
-from .models import Generation
+from .models import Generation, GenerationImage
 
 FINISH_POLL_SECONDS = 0.25
 FINISH_WAIT_SECONDS = 900
+GALLERY_SIZE = 12  # the most images a gallery shows
 
 
 def generations_answerable() -> QuerySet[Generation]:
@@ -144,3 +146,58 @@ def _provider_state(slug: str, health: circuit.Health) -> ServiceState:
     if slug in health.failing:
         return ServiceState.DEGRADED
     return ServiceState.UP
+
+
+def _images_shown() -> QuerySet[GenerationImage]:
+    """Images the galleries show: published, not hidden, of a succeeded generation still in its
+    owner's history; newest first, with the run their captions read in the query."""
+    return (
+        GenerationImage.objects.filter(
+            published_at__isnull=False,
+            hidden_at__isnull=True,
+            generation__status=Generation.Status.SUCCEEDED,
+            generation__deleted_at__isnull=True,
+        )
+        .select_related("generation")
+        .defer(
+            "generation__routes",
+            "generation__attempts",
+            "generation__upstream",
+            "generation__progress",
+        )
+        .order_by("-published_at", "-pk")
+    )
+
+
+def _with_model(images: QuerySet[GenerationImage]) -> QuerySet[GenerationImage]:
+    return images.select_related("generation__model").defer("generation__model__docs")
+
+
+def gallery_list(
+    *, model: ImageModel | None = None, limit: int = GALLERY_SIZE
+) -> list[GenerationImage]:
+    """The newest images of `model`'s gallery, or of all the galleries, each with its run and
+    the run's model."""
+    if model is None:
+        return list(_with_model(_images_shown())[:limit])
+    images = list(_images_shown().filter(generation__model=model)[:limit])
+    for image in images:  # the model is known: no need to read it again
+        image.generation.model = model
+    return images
+
+
+def gallery_covers() -> dict[int, GenerationImage]:
+    """Each model's newest shown image by model id, in one query."""
+    ranked = _with_model(_images_shown()).annotate(
+        rank=Window(
+            RowNumber(),
+            partition_by=F("generation__model_id"),
+            order_by=[F("published_at").desc(), F("pk").desc()],
+        )
+    )
+    return {image.generation.model_id: image for image in ranked.filter(rank=1)}
+
+
+def gallery_image_get(*, pk) -> GenerationImage | None:
+    """A shown image, for "reuse these settings"."""
+    return _with_model(_images_shown()).filter(pk=pk).first()

@@ -4,7 +4,8 @@ run (`runner.py`).
 `generation_submit` checks and stores the input images, then `generation_create` (sync, one
 transaction) validates the request against the catalog, plans the routes and holds the
 worst-case price. `generation_cancel` asks a job to stop; `generation_sweep_stale` deals with
-jobs whose worker died.
+jobs whose worker died. `image_publish` and its neighbours put a result in its model's gallery
+and take it out.
 """
 
 import secrets
@@ -15,6 +16,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from playground.accounts.models import ApiKey, LedgerEntry
@@ -28,7 +31,7 @@ from . import images
 from .errors import IdempotencyMismatch, InvalidRequest, NoProvider, NotFound
 from .fetch import FetchRefused, fetch_bytes
 from .fit import Asked
-from .models import Generation
+from .models import Generation, GenerationImage
 from .normalize import input_shaped, is_pixels, names_size, resolve_size
 from .router import Route, route_plan
 from .runner import started
@@ -297,3 +300,39 @@ def generation_sweep_stale(*, older_than: timedelta = STALE_AFTER) -> tuple[list
         finished_at=now,
     )
     return resumed, released
+
+
+# The galleries: an owner publishes a result and takes it back; staff hide one.
+
+
+def image_publish(*, user: AbstractBaseUser, image_id: int) -> bool:
+    """Show a result image of `user`'s in its model's gallery; False when it is not theirs or
+    not a finished image of a succeeded generation. Publishing again keeps the first date, and
+    an image staff hid stays hidden."""
+    images = GenerationImage.objects.filter(
+        pk=image_id,
+        generation__user=user,
+        generation__status=Generation.Status.SUCCEEDED,
+        generation__deleted_at__isnull=True,
+    )
+    return bool(images.update(published_at=Coalesce("published_at", Value(timezone.now()))))
+
+
+def image_unpublish(*, user: AbstractBaseUser, image_id: int) -> bool:
+    """Take a result image of `user`'s out of its model's gallery; False when it is not theirs."""
+    images = GenerationImage.objects.filter(pk=image_id, generation__user=user)
+    return bool(images.update(published_at=None))
+
+
+def image_hide(*, image_ids: list[int]) -> int:
+    """Staff take images out of the galleries, whatever their owners do next; returns how many
+    were not hidden yet."""
+    images = GenerationImage.objects.filter(pk__in=image_ids, hidden_at__isnull=True)
+    return images.update(hidden_at=timezone.now())
+
+
+def image_unhide(*, image_ids: list[int]) -> int:
+    """Let the galleries show these images again while their owners publish them; returns how
+    many were hidden."""
+    images = GenerationImage.objects.filter(pk__in=image_ids, hidden_at__isnull=False)
+    return images.update(hidden_at=None)

@@ -397,3 +397,10 @@ def initial_from_generation(generation: Generation) -> dict:
     else:
         initial |= {"aspect_ratio": CUSTOM, "width": generation.width, "height": generation.height}
     return initial
+
+
+def initial_from_published(image: GenerationImage) -> dict:
+    """The form values that make a published image again for anyone: its run's, with the
+    image's own seed, one image, and none of the owner's input images."""
+    initial = initial_from_generation(image.generation)
+    return initial | {"n": 1, "seed": image.seed_used, "inputs_of": None}

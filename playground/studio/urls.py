@@ -17,4 +17,6 @@ urlpatterns = [
     path("generations/<uuid:generation_id>/cancel/", views.cancel, name="generation-cancel"),
     path("generations/<uuid:generation_id>/delete/", views.delete, name="generation-delete"),
     path("images/<int:image_id>/download/", views.download, name="image-download"),
+    path("images/<int:image_id>/publish/", views.publish, name="image-publish"),
+    path("images/<int:image_id>/unpublish/", views.unpublish, name="image-unpublish"),
 ]

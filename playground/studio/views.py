@@ -29,9 +29,17 @@ from playground.catalog.models import ImageModel
 from playground.catalog.selectors import catalog_current
 from playground.gateway.errors import CALLER_ERRORS, as_gateway_error
 from playground.gateway.models import Generation, GenerationImage
-from playground.gateway.services import generation_cancel
+from playground.gateway.selectors import gallery_image_get
+from playground.gateway.services import generation_cancel, image_publish, image_unpublish
 
-from .forms import CompareForm, HistoryFilterForm, PromptForm, RunForm, initial_from_generation
+from .forms import (
+    CompareForm,
+    HistoryFilterForm,
+    PromptForm,
+    RunForm,
+    initial_from_generation,
+    initial_from_published,
+)
 from .selectors import (
     RunPrice,
     generation_list_by_ids,
@@ -205,6 +213,22 @@ def download(request, image_id: int):
 
 
 @login_required
+@require_POST
+@vary_on_headers("HX-Request")
+def publish(request, image_id: int):
+    """Show a result image in its model's gallery."""
+    return _gallery_change(request, image_id, image_publish)
+
+
+@login_required
+@require_POST
+@vary_on_headers("HX-Request")
+def unpublish(request, image_id: int):
+    """Take a result image out of its model's gallery."""
+    return _gallery_change(request, image_id, image_unpublish)
+
+
+@login_required
 @require_GET
 @vary_on_headers("HX-Request")
 def history(request):
@@ -297,9 +321,15 @@ def _values(query: QueryDict) -> dict:
 
 
 def _playground_initial(request, options) -> dict:
-    """The form's starting values: a run to repeat (`reuse`), an image to edit (`image`), or the
+    """The form's starting values: a run to repeat (`reuse`), a published image to make again
+    (`gallery`, the galleries' "reuse these settings"), an image to edit (`image`), or the
     model and values named in the query (the catalog links to `?model=<id>`)."""
     query = request.GET
+    if query.get("gallery", "").isdigit():
+        image = gallery_image_get(pk=query["gallery"])
+        if image is None:
+            raise Http404("No such image in the galleries.")
+        return initial_from_published(image)
     if query.get("reuse") and request.user.is_authenticated:
         return initial_from_generation(_own_generation(request, _uuid(query["reuse"])))
     if query.get("image", "").isdigit() and request.user.is_authenticated:
@@ -351,6 +381,18 @@ def _card_response(request, generation: Generation):
         request, "studio/partials/card.html", {"generation": generation, "announce": True}
     )
     return trigger_client_event(response, "balance-changed")
+
+
+def _gallery_change(request, image_id: int, change):
+    """Publish or unpublish (`change`) the user's image, then show the generation's gallery
+    choices again; another user's image, or one that cannot be published, is not found."""
+    if not change(user=request.user, image_id=image_id):
+        raise Http404("No such image.")
+    image = get_object_or_404(GenerationImage.objects.only("generation_id"), pk=image_id)
+    generation = _own_generation(request, image.generation_id)
+    if not request.htmx:
+        return redirect("studio:generation", generation.pk)
+    return render(request, "studio/generation.html#gallery", {"generation": generation})
 
 
 def _own_generation(request, generation_id: UUID) -> Generation:
