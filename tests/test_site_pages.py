@@ -67,7 +67,7 @@ def test_every_page_has_the_footer(client, catalog, operator):
     for name in ("terms", "privacy", "contact", "status", "catalog:api-docs", "catalog:faq"):
         assert f'href="{reverse(name)}"' in footer
     assert re.search(r"© 20\d\d Pixel Works GmbH", footer)
-    assert '<a class="brand" href="/playground/">Pixel Works</a>' in html
+    assert '<a class="brand" href="/?home">Pixel Works</a>' in html
 
 
 def test_status_page_shows_storage_providers_and_models(client, catalog, monkeypatch):
@@ -213,6 +213,6 @@ def test_a_failing_view_gets_the_styled_500(client, user, operator):
     assert response.status_code == 500
     assert "<h1>Something went wrong</h1>" in html
     assert '<a href="mailto:help@pixel.test">help@pixel.test</a>' in html
-    assert '<a class="brand" href="/playground/">Pixel Works</a>' in html
+    assert '<a class="brand" href="/?home">Pixel Works</a>' in html
     assert "© " in html and "Pixel Works GmbH" in html
     assert user.get_username() not in html  # rendered without the request's context
