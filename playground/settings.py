@@ -53,8 +53,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django_htmx",
     "django_tasks_db",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.google",
+    "allauth.usersessions",
     "playground.accounts",
     "playground.billing",
     "playground.catalog",
@@ -85,6 +92,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
 ]
 
 ROOT_URLCONF = "playground.urls"
@@ -196,9 +205,69 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "accounts:login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "studio:playground"
 LOGOUT_REDIRECT_URL = "studio:playground"
+
+# Accounts through django-allauth: sign up with an email (the username is optional, made up
+# when left blank), log in with either. Verifying the email is optional to play with the starter
+# credits, and needed before paying by card (billing). GitHub and Google sign-in show up when
+# their keys are set.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "playground.accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "playground.accounts.adapters.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email", "username"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_LOGOUT_REDIRECT_URL = LOGOUT_REDIRECT_URL
+ACCOUNT_SESSION_REMEMBER = True
+SOCIALACCOUNT_PROVIDERS = {
+    provider: {
+        "APPS": [{"client_id": client_id, "secret": env_str(f"{prefix}_CLIENT_SECRET")}],
+        "EMAIL_AUTHENTICATION": True,
+    }
+    for provider, prefix in (("github", "GITHUB"), ("google", "GOOGLE"))
+    if (client_id := env_str(f"{prefix}_CLIENT_ID"))
+}
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+USERSESSIONS_TRACK_ACTIVITY = True
+
+# Email through Django's mailers: to files in DATA_DIR/mail/ by default (one per message, to
+# read by hand), SMTP when EMAIL_HOST is set, or any backend EMAIL_BACKEND names, such as one of
+# django-anymail's (configured by the ANYMAIL_* variables: ANYMAIL_MAILGUN_API_KEY, ...).
+email_host = env_str("EMAIL_HOST")
+email_port = env_int("EMAIL_PORT", 587)
+if email_host:
+    default_mailer = {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": email_host,
+            "port": email_port,
+            "username": env_str("EMAIL_HOST_USER"),
+            "password": env_str("EMAIL_HOST_PASSWORD"),
+            "use_tls": env_bool("EMAIL_USE_TLS", email_port == 587),
+            "use_ssl": env_bool("EMAIL_USE_SSL", email_port == 465),
+            "timeout": env_int("EMAIL_TIMEOUT", 10),
+        },
+    }
+else:
+    default_mailer = {
+        "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "OPTIONS": {"file_path": DATA_DIR / "mail"},
+    }
+email_backend = env_str("EMAIL_BACKEND")
+if email_backend and email_backend != default_mailer["BACKEND"]:
+    default_mailer = {"BACKEND": email_backend}
+MAILERS = {"default": default_mailer}
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_")
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -237,6 +306,10 @@ LOGGING = {
 }
 
 # Product settings.
+SITE_NAME = env_str("SITE_NAME", "Qwen Image Playground")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
 STARTER_CREDITS_USD = env_str("STARTER_CREDITS_USD", "1.00")
 
 # Card payments through Stripe (docs/stripe.md); off until the three secrets are set.
