@@ -219,6 +219,7 @@ AUTHENTICATION_BACKENDS = [
 ]
 ACCOUNT_ADAPTER = "playground.accounts.adapters.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "playground.accounts.adapters.SocialAccountAdapter"
+ACCOUNT_FORMS = {"login": "playground.accounts.forms.LoginForm"}
 ACCOUNT_LOGIN_METHODS = {"email", "username"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "optional"
@@ -234,7 +235,9 @@ SOCIALACCOUNT_PROVIDERS = {
     if (client_id := env_str(f"{prefix}_CLIENT_ID"))
 }
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
-USERSESSIONS_TRACK_ACTIVITY = True
+# Sessions are recorded at log-in only: tracking each request would cost every page (and
+# every poll of a running job) a write.
+USERSESSIONS_TRACK_ACTIVITY = False
 
 # Email through Django's mailers: to files in DATA_DIR/mail/ by default (one per message, to
 # read by hand), SMTP when EMAIL_HOST is set, or any backend EMAIL_BACKEND names, such as one of

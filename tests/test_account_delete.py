@@ -7,6 +7,7 @@ from allauth.socialaccount.models import SocialAccount
 from allauth.usersessions.models import UserSession
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
+from django.test import Client
 from django.urls import reverse
 
 from playground.accounts.errors import AccountBusy, InvalidApiKey
@@ -36,6 +37,9 @@ def test_deleting_through_the_page_erases_the_person_and_keeps_the_ledger(
     entries = list(
         LedgerEntry.objects.filter(account__user=user).values_list("pk", "amount_micros")
     )
+    elsewhere = Client()
+    elsewhere.post(reverse("account_login"), {"login": user.email, "password": factories.PASSWORD})
+    assert UserSession.objects.filter(user=user).exists()
 
     with django_capture_on_commit_callbacks(execute=True):
         response = signed_in.post(
@@ -52,6 +56,7 @@ def test_deleting_through_the_page_erases_the_person_and_keeps_the_ledger(
     assert not EmailAddress.objects.filter(user=user).exists()
     assert not SocialAccount.objects.filter(user=user).exists()
     assert not UserSession.objects.filter(user=user).exists()
+    assert elsewhere.get(reverse("accounts:balance")).status_code == 302
     with pytest.raises(InvalidApiKey):
         api_key_authenticate(raw_key=raw_key)
     assert not any(default_storage.exists(name) for name in files)

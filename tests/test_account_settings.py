@@ -2,6 +2,7 @@
 and deleting the account; GitHub and Google sign-in only where their keys are set."""
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from tests import factories
@@ -11,8 +12,18 @@ pytestmark = pytest.mark.django_db
 GITHUB = {"github": {"APPS": [{"client_id": "gh-id", "secret": "gh-secret"}]}}
 
 
-def test_the_settings_page_has_each_section(signed_in, user):
-    page = signed_in.get(reverse("accounts:settings"))
+def logged_in_tab(user) -> Client:
+    """A browser session of `user`'s, logged in through the form (which records the session)."""
+    tab = Client()
+    form = {"login": user.username, "password": factories.PASSWORD}
+    assert tab.post(reverse("account_login"), form).status_code == 302
+    return tab
+
+
+def test_the_settings_page_has_each_section(user):
+    tab = logged_in_tab(user)
+
+    page = tab.get(reverse("accounts:settings"))
 
     assert page.status_code == 200
     assert page.text.count("<h1") == 1
@@ -23,7 +34,7 @@ def test_the_settings_page_has_each_section(signed_in, user):
     assert reverse("account_change_password") in page.text
     assert reverse("accounts:api-keys") in page.text
     assert "This browser" in page.text  # the session this page was read in
-    assert f'href="{reverse("accounts:settings")}"' in signed_in.get("/accounts/").text
+    assert f'href="{reverse("accounts:settings")}"' in tab.get("/accounts/").text
 
 
 @pytest.mark.parametrize("path", ["account_login", "account_signup"])
@@ -47,20 +58,12 @@ def test_connected_logins_show_on_the_settings_page_when_a_provider_is_set(signe
     assert reverse("socialaccount_connections") in page.text
 
 
-def tabs_of(user, count: int):
-    """`count` browser sessions of `user`, each having read a page (so it is listed)."""
-    tabs = [factories.signed_in_client(user) for _ in range(count)]
-    for tab in tabs:
-        assert tab.get(reverse("accounts:balance")).status_code == 200
-    return tabs
-
-
 def signed_in_tabs(tabs) -> list[bool]:
     return [tab.get(reverse("accounts:balance")).status_code == 200 for tab in tabs]
 
 
 def test_log_out_other_sessions_keeps_this_one(user):
-    here, elsewhere, phone = tabs_of(user, 3)
+    here, elsewhere, phone = (logged_in_tab(user) for _ in range(3))
     assert here.get(reverse("accounts:settings")).text.count("<tr>") == 1 + 3
 
     here.post(reverse("usersessions_list"))
@@ -69,7 +72,7 @@ def test_log_out_other_sessions_keeps_this_one(user):
 
 
 def test_log_out_everywhere_ends_this_session_too(user):
-    here, elsewhere = tabs_of(user, 2)
+    here, elsewhere = (logged_in_tab(user) for _ in range(2))
 
     response = here.post(reverse("accounts:log-out-everywhere"), follow=True)
 

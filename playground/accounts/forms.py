@@ -1,6 +1,7 @@
 from datetime import timedelta
 from decimal import Decimal
 
+from allauth.account.forms import LoginForm as AllauthLoginForm
 from django import forms
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -9,6 +10,15 @@ from .models import LedgerKind, RedeemBatch
 from .money import usd_to_micros
 
 MAX_DOLLARS = Decimal("1000000")
+
+
+class LoginForm(AllauthLoginForm):
+    """allauth's log-in form, its first field labelled for what it takes (allauth says
+    "Login")."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["login"].label = "Username or email"
 
 
 class DollarsField(forms.DecimalField):
