@@ -227,14 +227,10 @@ ACCOUNT_CHANGE_EMAIL = True
 ACCOUNT_LOGOUT_REDIRECT_URL = LOGOUT_REDIRECT_URL
 ACCOUNT_SESSION_REMEMBER = True
 SOCIALACCOUNT_PROVIDERS = {
-    provider: {
-        "APPS": [{"client_id": client_id, "secret": env_str(f"{prefix}_CLIENT_SECRET")}],
-        "EMAIL_AUTHENTICATION": True,
-    }
+    provider: {"APPS": [{"client_id": client_id, "secret": env_str(f"{prefix}_CLIENT_SECRET")}]}
     for provider, prefix in (("github", "GITHUB"), ("google", "GOOGLE"))
     if (client_id := env_str(f"{prefix}_CLIENT_ID"))
 }
-SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
 # Sessions are recorded at log-in only: tracking each request would cost every page (and
 # every poll of a running job) a write.
 USERSESSIONS_TRACK_ACTIVITY = False

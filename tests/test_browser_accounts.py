@@ -104,7 +104,7 @@ def test_sign_up_verify_the_email_then_change_it(page, mail_folder, request):
 
     page.goto(reverse("accounts:settings"))
     page.get_by_role("link", name="Change your email").click()
-    page.get_by_label("Email").fill("ada.lovelace@example.com")
+    page.get_by_label("New email address").fill("ada.lovelace@example.com")
     page.get_by_role("button", name="Change email").click()
     expect(page.locator("main")).to_contain_text("Changing to: ada.lovelace@example.com")
     steps.shot(page, "change-pending")
