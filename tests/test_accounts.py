@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
@@ -97,3 +102,31 @@ def test_create_api_key_command_reuses_an_existing_user(capsys, user):
     key = capsys.readouterr().out.strip().splitlines()[-1]
     assert api_key_authenticate(raw_key=key).user == user
     assert factories.balance_micros(user) == 1_000_000
+
+
+MAIL_SETTINGS = "from playground import settings as s; print(s.MAILERS['default']['BACKEND'])"
+
+
+@pytest.mark.parametrize(
+    ("env", "backend"),
+    [
+        ({}, "django.core.mail.backends.filebased.EmailBackend"),
+        ({"EMAIL_HOST": "smtp.example.com"}, "django.core.mail.backends.smtp.EmailBackend"),
+        (
+            {"EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend"},
+            "anymail.backends.postmark.EmailBackend",
+        ),
+    ],
+)
+def test_mail_goes_to_files_by_default_and_elsewhere_as_the_environment_says(env, backend):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("EMAIL_", "ANYMAIL_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", MAIL_SETTINGS],
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+
+    assert done.stdout.strip() == backend
