@@ -104,7 +104,22 @@ def test_create_api_key_command_reuses_an_existing_user(capsys, user):
     assert factories.balance_micros(user) == 1_000_000
 
 
-MAIL_SETTINGS = "from playground import settings as s; print(s.MAILERS['default']['BACKEND'])"
+def setting_with(env: dict[str, str], expression: str) -> str:
+    """`expression` of playground/settings.py as read in a fresh process with `env`, printed."""
+    clean = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("EMAIL_", "ANYMAIL_", "GITHUB_", "GOOGLE_"))
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", f"from playground import settings as s; print({expression})"],
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    return done.stdout.strip()
 
 
 @pytest.mark.parametrize(
@@ -119,14 +134,12 @@ MAIL_SETTINGS = "from playground import settings as s; print(s.MAILERS['default'
     ],
 )
 def test_mail_goes_to_files_by_default_and_elsewhere_as_the_environment_says(env, backend):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("EMAIL_", "ANYMAIL_"))}
-    done = subprocess.run(
-        [sys.executable, "-c", MAIL_SETTINGS],
-        env=clean | env,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
+    assert setting_with(env, "s.MAILERS['default']['BACKEND']") == backend
 
-    assert done.stdout.strip() == backend
+
+def test_github_and_google_sign_in_are_set_up_by_their_keys_only():
+    assert setting_with({}, "sorted(s.SOCIALACCOUNT_PROVIDERS)") == "[]"
+    env = {"GITHUB_CLIENT_ID": "gh-id", "GITHUB_CLIENT_SECRET": "gh-secret"}
+    apps = setting_with(env, "s.SOCIALACCOUNT_PROVIDERS['github']['APPS']")
+    assert apps == "[{'client_id': 'gh-id', 'secret': 'gh-secret'}]"
+    assert setting_with(env, "sorted(s.SOCIALACCOUNT_PROVIDERS)") == "['github']"
