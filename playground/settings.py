@@ -53,8 +53,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django_htmx",
     "django_tasks_db",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.google",
+    "allauth.usersessions",
     "playground.accounts",
     "playground.billing",
     "playground.catalog",
@@ -85,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
 ]
 
 ROOT_URLCONF = "playground.urls"
@@ -198,9 +206,68 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "accounts:login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "studio:playground"
 LOGOUT_REDIRECT_URL = "studio:playground"
+
+# Accounts through django-allauth: sign up with an email (the username is optional, made up
+# when left blank), log in with either. Verifying the email is optional to play with the starter
+# credits, and needed before paying by card (billing). GitHub and Google sign-in show up when
+# their keys are set.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "playground.accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "playground.accounts.adapters.SocialAccountAdapter"
+ACCOUNT_FORMS = {"login": "playground.accounts.forms.LoginForm"}
+ACCOUNT_LOGIN_METHODS = {"email", "username"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_LOGOUT_REDIRECT_URL = LOGOUT_REDIRECT_URL
+ACCOUNT_SESSION_REMEMBER = True
+SOCIALACCOUNT_PROVIDERS = {
+    provider: {"APPS": [{"client_id": client_id, "secret": env_str(f"{prefix}_CLIENT_SECRET")}]}
+    for provider, prefix in (("github", "GITHUB"), ("google", "GOOGLE"))
+    if (client_id := env_str(f"{prefix}_CLIENT_ID"))
+}
+# Sessions are recorded at log-in only: tracking each request would cost every page (and
+# every poll of a running job) a write.
+USERSESSIONS_TRACK_ACTIVITY = False
+
+# Email through Django's mailers: to files in DATA_DIR/mail/ by default (one per message, to
+# read by hand), SMTP when EMAIL_HOST is set, or any backend EMAIL_BACKEND names, such as one of
+# django-anymail's (configured by the ANYMAIL_* variables: ANYMAIL_MAILGUN_API_KEY, ...).
+email_host = env_str("EMAIL_HOST")
+email_port = env_int("EMAIL_PORT", 587)
+if email_host:
+    default_mailer = {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": email_host,
+            "port": email_port,
+            "username": env_str("EMAIL_HOST_USER"),
+            "password": env_str("EMAIL_HOST_PASSWORD"),
+            "use_tls": env_bool("EMAIL_USE_TLS", email_port == 587),
+            "use_ssl": env_bool("EMAIL_USE_SSL", email_port == 465),
+            "timeout": env_int("EMAIL_TIMEOUT", 10),
+        },
+    }
+else:
+    default_mailer = {
+        "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "OPTIONS": {"file_path": DATA_DIR / "mail"},
+    }
+email_backend = env_str("EMAIL_BACKEND")
+if email_backend and email_backend != default_mailer["BACKEND"]:
+    default_mailer = {"BACKEND": email_backend}
+MAILERS = {"default": default_mailer}
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_")
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -239,15 +306,18 @@ LOGGING = {
 }
 
 # Product settings.
-STARTER_CREDITS_USD = env_str("STARTER_CREDITS_USD", "1.00")
-# Who runs the site, as the header, footer, terms, privacy policy and contact page name them.
-# The defaults are placeholders: an operator sets their own before going live.
+# Who runs the site, as the header, footer, mails, terms, privacy policy and contact page name
+# them. The defaults are placeholders: an operator sets their own before going live.
 SITE_NAME = env_str("SITE_NAME", "Qwen Image Playground")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
 CONTACT_EMAIL = env_str("CONTACT_EMAIL", "support@example.com")
 OPERATOR_LEGAL_NAME = env_str("OPERATOR_LEGAL_NAME", "Example Operator Ltd.")
 OPERATOR_ADDRESS = env_str("OPERATOR_ADDRESS")
 # Where the site is, for the links in its emails.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+STARTER_CREDITS_USD = env_str("STARTER_CREDITS_USD", "1.00")
 
 # Card payments through Stripe (docs/stripe.md); off until the three secrets are set.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")

@@ -22,6 +22,7 @@ urlpatterns = [
     path(settings.API_PREFIX.removeprefix("/"), include("playground.gateway.urls")),
     path("accounts/", include("playground.accounts.urls")),
     path("accounts/", include("playground.billing.urls")),
+    path("accounts/", include("allauth.urls")),
     path("stripe/webhook/", billing_views.stripe_webhook, name="stripe-webhook"),
     path("playground/", include("playground.studio.urls")),
     path("", include("playground.catalog.urls")),

@@ -8,6 +8,8 @@ import time
 
 import httpx
 import openai
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connection
@@ -16,15 +18,23 @@ from django.urls import reverse
 from PIL import Image
 
 from playground.accounts.models import Account, LedgerEntry
-from playground.accounts.services import api_key_create, credits_grant, user_sign_up
+from playground.accounts.services import account_open, api_key_create, credits_grant
 from playground.gateway.models import Generation
 
 _serial = itertools.count(1)
 PASSWORD = "a-long-test-password-42"
 
 
-def user_with_account(*, username: str | None = None, credits_usd: int = 0):
-    user = user_sign_up(username=username or f"user{next(_serial)}", password=PASSWORD)
+def user_with_account(
+    *, username: str | None = None, credits_usd: int = 0, email_verified: bool = True
+):
+    """A user with an account (and the starter credits), whose email is verified unless
+    `email_verified` is False (card payments need it)."""
+    username = username or f"user{next(_serial)}"
+    email = f"{username}@example.com"
+    user = get_user_model().objects.create_user(username=username, email=email, password=PASSWORD)
+    EmailAddress.objects.create(user=user, email=email, primary=True, verified=email_verified)
+    account_open(user=user)
     if credits_usd:
         credits_grant(
             account=Account.objects.get(user=user),

@@ -43,7 +43,7 @@ def test_every_account_page_needs_a_login(client, method, name, args):
     response = getattr(client, method)(reverse(name, args=args))
 
     assert response.status_code == 302
-    assert response.url.startswith(reverse("accounts:login"))
+    assert response.url.startswith(reverse("account_login"))
 
 
 @pytest.mark.django_db(transaction=True)

@@ -50,6 +50,7 @@ PUBLIC_PAGES = [
     "/docs/api/",
     "/accounts/login/",
     "/accounts/signup/",
+    "/accounts/password/reset/",
 ]
 ACCOUNT_PAGES = [
     "/?home",
@@ -62,6 +63,11 @@ ACCOUNT_PAGES = [
     "/accounts/top-up/",
     "/accounts/payments/",
     "/accounts/auto-top-up/",
+    "/accounts/settings/",
+    "/accounts/email/",
+    "/accounts/password/change/",
+    "/accounts/sessions/",
+    "/accounts/3rdparty/",
     "/models/qwen-image/",
 ]
 ADMIN_PAGES = [

@@ -213,6 +213,7 @@ def steps(request) -> Steps:
 def sign_up(page: Page, site: Site) -> str:
     username = next(_usernames)
     page.goto(f"{site.url}/accounts/signup/")
+    page.locator("input[name=email]").fill(f"{username}@example.com")
     page.locator("input[name=username]").fill(username)
     page.locator("input[name=password1]").fill(factories.PASSWORD)
     page.locator("input[name=password2]").fill(factories.PASSWORD)

@@ -142,7 +142,7 @@ def test_anonymous_visitors_cannot_run_jobs(client, catalog):
     response = generate(client)
 
     assert response.status_code == 302
-    assert response.url.startswith(reverse("accounts:login"))
+    assert response.url.startswith(reverse("account_login"))
     assert not Generation.objects.exists()
 
 

@@ -11,24 +11,24 @@ pytestmark = pytest.mark.django_db
 
 def test_sign_up_posts_are_limited_per_address(client, settings):
     settings.SIGN_UP_RATE_LIMIT_PER_MINUTE = 2
-    attempt = {"username": "x", "password1": "a", "password2": "b"}
-    statuses = [client.post(reverse("accounts:sign-up"), attempt).status_code for _ in range(3)]
+    attempt = {"email": "x", "password1": "a", "password2": "b"}
+    statuses = [client.post(reverse("account_signup"), attempt).status_code for _ in range(3)]
 
     assert statuses == [200, 200, 429]
-    limited = client.post(reverse("accounts:sign-up"), attempt)
+    limited = client.post(reverse("account_signup"), attempt)
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
     assert "Too many attempts" in limited.text
-    assert client.get(reverse("accounts:sign-up")).status_code == 200  # reading is not limited
+    assert client.get(reverse("account_signup")).status_code == 200  # reading is not limited
 
 
 def test_log_in_posts_are_limited_per_address(client, settings, user):
     settings.LOG_IN_RATE_LIMIT_PER_MINUTE = 3
-    wrong = {"username": user.username, "password": "wrong"}
+    wrong = {"login": user.username, "password": "wrong"}
     for _ in range(3):
-        assert client.post(reverse("accounts:login"), wrong).status_code == 200
+        assert client.post(reverse("account_login"), wrong).status_code == 200
 
-    right = {"username": user.username, "password": factories.PASSWORD}
-    assert client.post(reverse("accounts:login"), right).status_code == 429
+    right = {"login": user.username, "password": factories.PASSWORD}
+    assert client.post(reverse("account_login"), right).status_code == 429
 
 
 @pytest.mark.django_db(transaction=True)

@@ -87,7 +87,7 @@ def test_no_provider_key_anywhere(live_server, api, user, fakes, caplog):
         "/accounts/login/",
         data={
             "csrfmiddlewaretoken": token,
-            "username": user.username,
+            "login": user.username,
             "password": factories.PASSWORD,
         },
     )

@@ -10,6 +10,10 @@ class AccountError(Exception):
         return self.message
 
 
+class AccountBusy(AccountError):
+    message = "A job is still running: wait for it to finish (or cancel it), then try again."
+
+
 class InsufficientCredits(AccountError):
     message = "Your credit balance is too low for this request. Top up and try again."
 

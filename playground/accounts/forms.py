@@ -1,10 +1,10 @@
 from datetime import timedelta
 from decimal import Decimal
 
+from allauth.account.forms import LoginForm as AllauthLoginForm
 from django import forms
-from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from .models import LedgerKind, RedeemBatch
 from .money import usd_to_micros
@@ -12,14 +12,13 @@ from .money import usd_to_micros
 MAX_DOLLARS = Decimal("1000000")
 
 
-class SignUpForm(UserCreationForm):
-    email = forms.EmailField(
-        required=False, help_text="Optional, for receipts and password resets."
-    )
+class LoginForm(AllauthLoginForm):
+    """allauth's log-in form, its first field labelled for what it takes (allauth says
+    "Login")."""
 
-    class Meta:
-        model = get_user_model()
-        fields = ("username", "email")
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["login"].label = "Username or email"
 
 
 class DollarsField(forms.DecimalField):
@@ -102,3 +101,27 @@ class RedeemBatchForm(forms.ModelForm):
     class Meta:
         model = RedeemBatch
         fields = ["name", "expires_at"]
+
+
+class AccountDeleteForm(forms.Form):
+    """Deleting an account is confirmed by typing its password, or its username (for an account
+    that signed up through GitHub or Google and has no password)."""
+
+    confirm = forms.CharField(
+        label="Your password or username",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_confirm(self) -> str:
+        typed = self.cleaned_data["confirm"]
+        if not (
+            constant_time_compare(typed, self.user.get_username())
+            or self.user.check_password(typed)
+        ):
+            raise forms.ValidationError("That is neither your password nor your username.")
+        return typed

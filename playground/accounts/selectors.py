@@ -2,6 +2,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
 
+from allauth.account.models import EmailAddress
+from allauth.usersessions.models import UserSession
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import HttpRequest
@@ -143,3 +145,23 @@ def api_keys_off_ledger() -> QuerySet[ApiKey]:
         .select_related("user")
         .order_by("pk")
     )
+
+
+def email_address_list(*, user_id: int) -> QuerySet[EmailAddress]:
+    return EmailAddress.objects.filter(user_id=user_id).order_by("-primary", "email")
+
+
+def email_primary(*, user_id: int) -> EmailAddress | None:
+    return EmailAddress.objects.filter(user_id=user_id, primary=True).first()
+
+
+def email_is_verified(*, user_id: int) -> bool:
+    """Whether the user's primary email is verified: card payments need it, so that receipts
+    and account mail reach the person paying."""
+    return EmailAddress.objects.filter(user_id=user_id, primary=True, verified=True).exists()
+
+
+def user_session_list(*, user) -> list[UserSession]:
+    """The user's signed-in sessions (browsers, devices), oldest first; expired ones are
+    dropped on the way."""
+    return sorted(UserSession.objects.purge_and_list(user), key=lambda session: session.created_at)

@@ -14,22 +14,32 @@ refunds) first lock the accounts concerned, in primary-key order.
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import partial
 from uuid import UUID
 
+from allauth.account.models import EmailAddress
+from allauth.socialaccount.models import SocialAccount
+from allauth.usersessions.adapter import get_adapter as usersessions_adapter
+from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from playground.billing import thresholds
+from playground.billing.models import BillingProfile
+from playground.gateway import images
+from playground.gateway.models import Generation, GenerationImage
 
 from . import ledger
 from .codes import redeem_code_normalize
 from .errors import (
+    AccountBusy,
     AlreadyRefunded,
     CreditsOwed,
     InsufficientCredits,
@@ -65,10 +75,42 @@ def account_open(*, user: AbstractBaseUser) -> Account:
 
 
 @transaction.atomic
-def user_sign_up(*, username: str, password: str, email: str = "") -> AbstractBaseUser:
-    user = get_user_model().objects.create_user(username=username, email=email, password=password)
-    account_open(user=user)
-    return user
+def account_delete(*, user: AbstractBaseUser) -> None:
+    """Close the user's account at their request: erase who they are and what they made, keep
+    what the audit needs.
+
+    Their keys are revoked and their sessions ended; username, email, names and password go,
+    with their email addresses and GitHub/Google logins; auto top-up stops and the saved card is
+    forgotten. Each generation loses its prompt and its images (results and inputs, deleted from
+    storage once this commits). The Account, its ledger and its payments stay, under the
+    anonymous user, so the books still balance and a pending payment or a debt is not lost.
+    Raises `AccountBusy` while a job runs, since it would store images after the erasure.
+    """
+    user = get_user_model().objects.select_for_update().get(pk=user.pk)
+    generations = Generation.objects.select_for_update().filter(user=user)
+    if generations.filter(finished_at__isnull=True).exists():
+        raise AccountBusy()
+    for api_key in ApiKey.objects.filter(user=user, revoked_at__isnull=True):
+        api_key_revoke(api_key=api_key)
+    names = [
+        name
+        for generation in generations.prefetch_related("images")
+        for name in generation.stored_names()
+    ]
+    GenerationImage.objects.filter(generation__user=user).delete()
+    generations.update(prompt="", params={}, deleted_at=Coalesce("deleted_at", Now()))
+    BillingProfile.objects.filter(account__user=user).update(
+        auto_top_up=False, payment_method_id="", card_label="", notice=""
+    )
+    EmailAddress.objects.filter(user=user).delete()
+    SocialAccount.objects.filter(user=user).delete()
+    usersessions_adapter().end_sessions(UserSession.objects.filter(user=user))
+    user.username = f"deleted-{user.pk}"
+    user.email = user.first_name = user.last_name = ""
+    user.set_unusable_password()
+    user.is_active = user.is_staff = user.is_superuser = False
+    user.save()
+    transaction.on_commit(partial(images.delete, names))
 
 
 def _move(*, account_id: int, amount_micros: int, kind: str, **links) -> LedgerEntry:

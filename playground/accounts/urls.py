@@ -1,4 +1,4 @@
-from django.contrib.auth import views as auth_views
+from allauth.account import views as allauth_views
 from django.urls import path
 
 from playground.ratelimit import rate_limited
@@ -7,20 +7,22 @@ from . import views
 
 app_name = "accounts"
 
+# Sign-up and log-in are allauth's views (mounted under the same prefix in playground/urls.py),
+# taken here first to limit their posts; reverse them by allauth's names.
 urlpatterns = [
-    path("signup/", views.sign_up, name="sign-up"),
+    path(
+        "signup/",
+        rate_limited("sign-up", setting="SIGN_UP_RATE_LIMIT_PER_MINUTE")(allauth_views.signup),
+    ),
     path(
         "login/",
-        rate_limited("log-in", setting="LOG_IN_RATE_LIMIT_PER_MINUTE")(
-            auth_views.LoginView.as_view(
-                template_name="accounts/login.html", redirect_authenticated_user=True
-            )
-        ),
-        name="login",
+        rate_limited("log-in", setting="LOG_IN_RATE_LIMIT_PER_MINUTE")(allauth_views.login),
     ),
     path("balance/", views.balance, name="balance"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.overview, name="overview"),
+    path("settings/", views.settings, name="settings"),
+    path("settings/log-out-everywhere/", views.log_out_everywhere, name="log-out-everywhere"),
+    path("settings/delete/", views.delete, name="delete"),
     path("generations/<uuid:generation_id>/", views.generation, name="generation"),
     path("usage/", views.usage, name="usage"),
     path("api-keys/", views.api_keys, name="api-keys"),

@@ -2,8 +2,10 @@ import csv
 import itertools
 from datetime import timedelta
 
+from allauth.usersessions.adapter import get_adapter as usersessions_adapter
+from allauth.usersessions.models import UserSession
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -13,23 +15,23 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from playground.ratelimit import rate_limited
-
 from .charts import usage_report
-from .forms import ApiKeyCreateForm, LedgerFilterForm, SignUpForm
+from .errors import AccountBusy
+from .forms import AccountDeleteForm, ApiKeyCreateForm, LedgerFilterForm
 from .models import ApiKey, LedgerEntry
-from .money import format_usd, usd_str
+from .money import usd_str
 from .selectors import (
-    account_balance_micros,
     account_owed_micros,
     api_key_list,
     credit_history,
+    email_address_list,
     generation_ledger,
     ledger_entry_list,
     request_balance_micros,
     usage_daily,
+    user_session_list,
 )
-from .services import api_key_create, api_key_revoke, user_sign_up
+from .services import account_delete, api_key_create, api_key_revoke
 
 LEDGER_PAGE_SIZE = 25
 LEDGER_CSV_HEADER = [
@@ -45,25 +47,6 @@ LEDGER_CSV_HEADER = [
 ]
 RECENT_CREDITS = 10
 USAGE_DAYS = 30
-
-
-@require_http_methods(["GET", "POST"])
-@rate_limited("sign-up", setting="SIGN_UP_RATE_LIMIT_PER_MINUTE")
-def sign_up(request):
-    if request.user.is_authenticated:
-        return redirect("studio:playground")
-    form = SignUpForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = user_sign_up(
-            username=form.cleaned_data["username"],
-            email=form.cleaned_data["email"],
-            password=form.cleaned_data["password1"],
-        )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        balance = format_usd(account_balance_micros(user_id=user.pk))
-        messages.success(request, f"Welcome! Your account starts with {balance} of credits.")
-        return redirect("studio:playground")
-    return render(request, "accounts/sign_up.html", {"form": form})
 
 
 @login_required
@@ -209,3 +192,45 @@ def revoke_api_key(request, key_id: int):
     response = render(request, "accounts/api_keys.html#key-row", {"key": api_key})
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+@login_required
+@require_GET
+def settings(request):
+    return _settings_page(request, AccountDeleteForm(user=request.user))
+
+
+def _settings_page(request, delete_form: AccountDeleteForm, status: int = 200):
+    """Email addresses, password, connected logins, sessions, and deleting the account."""
+    context = {
+        "emails": email_address_list(user_id=request.user.pk),
+        "sessions": user_session_list(user=request.user),
+        "delete_form": delete_form,
+    }
+    return render(request, "accounts/settings.html", context, status=status)
+
+
+@login_required
+@require_POST
+def log_out_everywhere(request):
+    """End every session of the user's, this one too (allauth's sessions page ends the others)."""
+    usersessions_adapter().end_sessions(UserSession.objects.filter(user=request.user))
+    logout(request)
+    messages.success(request, "You are logged out on every device and browser.")
+    return redirect("account_login")
+
+
+@login_required
+@require_POST
+def delete(request):
+    form = AccountDeleteForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return _settings_page(request, form, status=400)
+    try:
+        account_delete(user=request.user)
+    except AccountBusy as exc:
+        messages.error(request, str(exc))
+        return redirect("accounts:settings")
+    logout(request)
+    messages.success(request, "Your account is deleted, with your images and personal data.")
+    return redirect("home")

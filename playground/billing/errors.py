@@ -11,6 +11,10 @@ class PaymentsUnavailable(BillingError):
     message = "Card payments are unavailable right now. Try again in a few minutes."
 
 
+class EmailNotVerified(BillingError):
+    message = "Verify your email address before paying by card: receipts and account mail go there."
+
+
 class CardSetupFailed(BillingError):
     message = "The card could not be saved. Try again."
 

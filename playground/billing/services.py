@@ -26,10 +26,11 @@ from django.urls import reverse
 
 from playground.accounts.models import Account, LedgerEntry
 from playground.accounts.money import format_usd
+from playground.accounts.selectors import email_is_verified
 from playground.accounts.services import account_open, credits_pay_in, credits_take_back
 
 from . import stripe_api, tasks, thresholds
-from .errors import CardSetupFailed, PaymentsUnavailable
+from .errors import CardSetupFailed, EmailNotVerified, PaymentsUnavailable
 from .models import BillingProfile, Payment
 from .selectors import billing_profile_of
 
@@ -65,8 +66,15 @@ def billing_profile(*, account: Account) -> BillingProfile:
     return profile
 
 
+def _require_verified_email(*, user_id: int) -> None:
+    """Card payments and saved cards need a verified primary email (`EmailNotVerified`)."""
+    if not email_is_verified(user_id=user_id):
+        raise EmailNotVerified()
+
+
 def top_up_start(*, user: AbstractBaseUser, amount_micros: int) -> tuple[Payment, str]:
     """A PaymentIntent for `amount_micros` and its client secret, which Stripe.js confirms."""
+    _require_verified_email(user_id=user.pk)
     account = account_open(user=user)
     profile = billing_profile(account=account)
     with _stripe():
@@ -257,6 +265,7 @@ def _payment_of_charge(charge: StripeObject) -> Payment | None:
 
 def card_setup_start(*, user: AbstractBaseUser) -> str:
     """A SetupIntent's client secret, with which Stripe.js saves a card for off-session use."""
+    _require_verified_email(user_id=user.pk)
     profile = billing_profile(account=account_open(user=user))
     with _stripe():
         setup_intent = stripe_api.client().v1.setup_intents.create(
@@ -294,6 +303,8 @@ def auto_top_up_configure(
 ) -> BillingProfile:
     """Turn auto top-up on (it needs a saved card) or off; either way it is armed afresh and
     an earlier failure's notice is read."""
+    if enabled:
+        _require_verified_email(user_id=user_id)
     profile = billing_profile_of(user_id=user_id)
     if profile is None or (enabled and not profile.payment_method_id):
         raise CardSetupFailed("Save a card first: auto top-up pays with it.")

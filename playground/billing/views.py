@@ -18,11 +18,16 @@ from django_htmx.http import trigger_client_event
 from playground.accounts.errors import RedeemFailed
 from playground.accounts.forms import RedeemForm
 from playground.accounts.money import usd_str
-from playground.accounts.selectors import credit_history, request_balance_micros
+from playground.accounts.selectors import (
+    credit_history,
+    email_is_verified,
+    email_primary,
+    request_balance_micros,
+)
 from playground.accounts.services import credits_redeem
 
 from . import services, stripe_api
-from .errors import BillingError
+from .errors import BillingError, EmailNotVerified
 from .forms import AutoTopUpForm, LowBalanceForm, TopUpForm
 from .models import Payment
 from .selectors import billing_profile_of, payment_list
@@ -58,9 +63,12 @@ def with_stripe_js(view):
     return wrapper
 
 
-def _card_context() -> dict:
+def _card_context(request) -> dict:
+    """Whether the page offers card payments, or first asks to verify the email address."""
     return {
         "card_payments": stripe_api.configured(),
+        "primary_email": email_primary(user_id=request.user.pk),
+        "email_verified": email_is_verified(user_id=request.user.pk),
         "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
         "stripe_js_url": settings.STRIPE_JS_URL,
     }
@@ -86,7 +94,7 @@ def top_up(request):
         "redeemed": redeemed,
         "credits": credit_history(user_id=request.user.pk)[:RECENT_CREDITS],
         "card_form": TopUpForm(),
-        **_card_context(),
+        **_card_context(request),
     }
     template = "billing/top_up.html#redeem" if request.htmx else "billing/top_up.html"
     status = 400 if form.errors and not request.htmx else 200
@@ -98,8 +106,9 @@ def top_up(request):
 
 
 def for_stripe_js(view):
-    """A view answering Stripe.js's page in JSON: 404 while card payments are not set up,
-    Stripe's own failures as 503, and never cached (its answer holds a client secret)."""
+    """A view answering Stripe.js's page in JSON: 404 while card payments are not set up, 403
+    without a verified email, Stripe's own failures as 503, and never cached (its answer holds
+    a client secret)."""
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
@@ -107,6 +116,8 @@ def for_stripe_js(view):
             return JsonResponse({"error": "Card payments are not set up on this site."}, status=404)
         try:
             response = view(request, *args, **kwargs)
+        except EmailNotVerified as exc:
+            return JsonResponse({"error": str(exc)}, status=403)
         except BillingError as exc:
             return JsonResponse({"error": str(exc)}, status=503)
         add_never_cache_headers(response)
@@ -169,7 +180,7 @@ def payments(request):
     return render(
         request,
         "billing/payments.html",
-        {"payments": payment_list(user_id=request.user.pk), **_card_context()},
+        {"payments": payment_list(user_id=request.user.pk), **_card_context(request)},
     )
 
 
@@ -204,7 +215,7 @@ def auto_top_up(request):
             messages.success(request, f"Auto top-up is {state}.")
             return redirect("billing:auto-top-up")
     status = 400 if form.errors else 200
-    context = {"form": form, "profile": profile, **_card_context()}
+    context = {"form": form, "profile": profile, **_card_context(request)}
     return render(request, "billing/auto_top_up.html", context, status=status)
 
 

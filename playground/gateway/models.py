@@ -118,6 +118,16 @@ class Generation(models.Model):
             return (self.finished_at - self.started_at).total_seconds()
         return None
 
+    def stored_names(self) -> list[str]:
+        """The names in storage of its result images and of the input images and mask it
+        was given: what deleting it deletes."""
+        inputs = self.params.get("inputs") or {}
+        return [
+            *(image.file.name for image in self.images.all()),
+            *inputs.get("images", ()),
+            *([inputs["mask"]] if inputs.get("mask") else []),
+        ]
+
 
 class GenerationImage(models.Model):
     """One stored result image; `file` names it in the default storage under an unguessable name.

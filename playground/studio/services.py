@@ -37,12 +37,7 @@ def generation_delete(*, generation: Generation) -> None:
     generation = Generation.objects.select_for_update().get(pk=generation.pk)
     if generation.finished_at is None:
         raise GenerationBusy("The job is still running: cancel it before deleting it.")
-    inputs = generation.params.get("inputs") or {}
-    names = [
-        *(image.file.name for image in generation.images.all()),
-        *inputs.get("images", ()),
-        *([inputs["mask"]] if inputs.get("mask") else []),
-    ]
+    names = generation.stored_names()
     generation.images.all().delete()
     Generation.objects.filter(pk=generation.pk).update(deleted_at=timezone.now())
     transaction.on_commit(partial(images.delete, names))
