@@ -86,7 +86,7 @@ def test_the_form_refuses_what_is_not_a_positive_amount_of_dollars(tab, threshol
 def test_the_page_is_for_signed_in_users(client):
     response = client.get(reverse("billing:low-balance"))
     assert response.status_code == 302
-    assert response.url.startswith(reverse("accounts:login"))
+    assert response.url.startswith(reverse("account_login"))
 
 
 def test_a_charge_below_the_threshold_sends_one_email_per_crossing(tab, generate, mailoutbox):

@@ -83,7 +83,7 @@ def test_the_choice_applies_to_signed_in_users_only(client, catalog):
     client.cookies[START_COOKIE] = "playground"
 
     assert client.get(HOME).status_code == 200
-    assert client.post(START, {"start": "playground"}).url.startswith(reverse("accounts:login"))
+    assert client.post(START, {"start": "playground"}).url.startswith(reverse("account_login"))
     assert "next time</button>" not in client.get(HOME).text
 
 

@@ -101,7 +101,7 @@ def test_only_the_owner_publishes_or_unpublishes(signed_in, image):
 
     assert publish(intruder, image).status_code == 404
     assert unpublish(intruder, image).status_code == 404
-    assert unpublish(Client(), image).url.startswith(reverse("accounts:login"))
+    assert unpublish(Client(), image).url.startswith(reverse("account_login"))
     image.refresh_from_db()
     assert image.published_at is not None
 
