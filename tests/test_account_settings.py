@@ -27,12 +27,13 @@ def test_the_settings_page_has_each_section(user):
 
     assert page.status_code == 200
     assert page.text.count("<h1") == 1
-    for heading in ("Email", "Password", "Sessions", "API keys", "Delete account"):
+    for heading in ("Email", "Password", "Sessions", "Email notices", "API keys", "Delete account"):
         assert f">{heading}</h2>" in page.text
     assert "Connected logins" not in page.text  # no provider is set up
     assert user.email in page.text and "Verified" in page.text
     assert reverse("account_change_password") in page.text
     assert reverse("accounts:api-keys") in page.text
+    assert reverse("billing:low-balance") in page.text
     assert "This browser" in page.text  # the session this page was read in
     assert f'href="{reverse("accounts:settings")}"' in tab.get("/accounts/").text
 
