@@ -46,6 +46,10 @@ PUBLIC = {  # the same for everybody: catalog pages, and files named by an ungue
     "catalog:model-detail",
     "gateway:model-detail",
     "media",
+    # allauth's mail links: the key in the address is signed (or a one-time token), and is the
+    # only thing that proves who follows the link.
+    "account_confirm_email",
+    "account_reset_password_from_key",
 }
 MIN_TOKEN_BITS = 128
 

@@ -128,6 +128,18 @@ SIZE_MADE = {
 }
 
 
+# One server-sent event of a streamed answer, as tools read `text/event-stream` (each event a
+# record of its fields): named by its type, its data a JSON object.
+_STREAM_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "pattern": "^image_(generation|edit)\\.|^error$"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
+
+
 def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -166,7 +178,7 @@ _IMAGES_SUCCESS = {
         "description": "The images; with `stream`, server-sent events `image_generation.*` "
         "(edits: `image_edit.*`): `partial_image`, then one `completed` per image, or `error`.",
         "content": _json(_ref("ImagesResponse"))
-        | {"text/event-stream": {"schema": {"type": "string"}}},
+        | {"text/event-stream": {"schema": _STREAM_EVENT}},
     },
     "202": {"description": "Accepted (respond-async).", "content": _json(_ref("Generation"))},
 }
