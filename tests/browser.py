@@ -51,6 +51,15 @@ def chromium() -> Iterator[Browser]:
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of the test_browser_* modules `browser`, so a run can leave them out
+    (`-m "not browser"`): .ci/run drives Chromium once, on SQLite, since what they prove is the
+    page; the database under them is the same services the HTTP tests run on PostgreSQL."""
+    for item in items:
+        if item.path.name.startswith("test_browser_"):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """One Chromium for a module's tests."""
