@@ -8,7 +8,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from django.conf import settings
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from tests import factories
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -21,6 +24,13 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 RESULTS = Path(__file__).resolve().parent.parent / "test-results"
+# Recorded in the page before any of its scripts run; read back with `csp_violations`.
+LISTEN_FOR_CSP = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__violations.push(event.violatedDirective + " " + event.blockedURI);
+});
+"""
 
 
 class Steps:
@@ -49,6 +59,22 @@ def chromium() -> Iterator[Browser]:
         yield browser
         browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def site_context(browser: Browser, *, base_url: str, user=None, **options) -> BrowserContext:
+    """A browser context on the site at `base_url` whose pages record CSP violations; with
+    `user`, signed in as them in a session of its own. `options` go to `new_context`."""
+    context = browser.new_context(base_url=base_url, **options)
+    if user is not None:
+        session = factories.signed_in_client(user).cookies[settings.SESSION_COOKIE_NAME]
+        context.add_cookies([{"name": session.key, "value": session.value, "url": base_url}])
+    context.add_init_script(LISTEN_FOR_CSP)
+    return context
+
+
+def csp_violations(page: Page) -> list[str]:
+    """The CSP violations the page reported since it loaded (`site_context`'s pages)."""
+    return page.evaluate("window.__violations")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

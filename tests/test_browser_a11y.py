@@ -12,11 +12,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from playwright.sync_api import Browser, Page
 
-from tests import factories
-from tests.browser import RESULTS
+from tests.browser import RESULTS, site_context
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,14 +26,12 @@ ACCOUNT_PAGES = ["/playground/", "/accounts/", "/accounts/top-up/"]
 LOAD_TIMEOUT_MS = 15_000
 
 
-def open_tab(browser: Browser, base_url: str, *, viewport: str, session: str | None) -> Page:
-    """A tab that lets axe's script in: the site's Content Security Policy allows only its own
-    scripts, so this context alone bypasses it."""
-    context = browser.new_context(base_url=base_url, viewport=VIEWPORTS[viewport], bypass_csp=True)
-    if session:
-        context.add_cookies(
-            [{"name": django_settings.SESSION_COOKIE_NAME, "value": session, "url": base_url}]
-        )
+def open_tab(browser: Browser, base_url: str, *, viewport: str, user) -> Page:
+    """A tab (signed in as `user`, if any) that lets axe's script in: the site's Content
+    Security Policy allows only its own scripts, so this context alone bypasses it."""
+    context = site_context(
+        browser, base_url=base_url, user=user, viewport=VIEWPORTS[viewport], bypass_csp=True
+    )
     context.set_default_timeout(LOAD_TIMEOUT_MS)
     return context.new_page()
 
@@ -78,16 +74,12 @@ def report(violations: list[dict]) -> str:
 def test_the_main_pages_have_no_serious_accessibility_violation(
     browser, live_server, catalog, user, stripe_fake, scheme, viewport
 ):
-    session = factories.signed_in_client(user).cookies[django_settings.SESSION_COOKIE_NAME]
     folder = RESULTS / "a11y" / f"{scheme}-{viewport}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     violations = []
-    for who, cookie, paths in [
-        ("visitor", None, PUBLIC_PAGES),
-        ("user", session.value, ACCOUNT_PAGES),
-    ]:
-        page = open_tab(browser, live_server.url, viewport=viewport, session=cookie)
+    for who, signed_in, paths in [("visitor", None, PUBLIC_PAGES), ("user", user, ACCOUNT_PAGES)]:
+        page = open_tab(browser, live_server.url, viewport=viewport, user=signed_in)
         page.emulate_media(color_scheme=scheme)
         for path in paths:
             name = path.strip("/").replace("/", "-") or "home"

@@ -20,18 +20,12 @@ from playwright.sync_api import Page, expect
 
 from playground.gateway.models import Generation
 from tests import factories
-from tests.browser import Steps
+from tests.browser import Steps, csp_violations, site_context
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TIMEOUT_MS = 15_000
 LINK = re.compile(r"https?://\S+")
-LISTEN_FOR_CSP = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__violations.push(event.violatedDirective + " " + event.blockedURI);
-});
-"""
 
 
 @pytest.fixture
@@ -50,13 +44,12 @@ def mail_folder(settings, tmp_path) -> Path:
 @pytest.fixture
 def page(browser, live_server, catalog) -> Page:
     """A tab on the live site that fails the test on a page error, a 5xx or a CSP violation."""
-    context = browser.new_context(base_url=live_server.url)
-    context.add_init_script(LISTEN_FOR_CSP)
+    context = site_context(browser, base_url=live_server.url)
     tab = context.new_page()
     problems: list[str] = []
     tab.on("pageerror", lambda error: problems.append(str(error)))
     tab.on("response", lambda r: r.status >= 500 and problems.append(f"{r.status} {r.url}"))
-    tab.on("load", lambda loaded: problems.extend(loaded.evaluate("window.__violations")))
+    tab.on("load", lambda loaded: problems.extend(csp_violations(loaded)))
     tab.set_default_timeout(TIMEOUT_MS)
     yield tab
     context.close()

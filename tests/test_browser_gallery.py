@@ -6,13 +6,11 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import Browser, expect
 
 from tests import factories
-from tests.browser import Steps, chromium
+from tests.browser import Steps, chromium, site_context
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,18 +36,7 @@ def test_a_published_image_is_found_on_the_front_page_and_reused(
     browser, live_server, user, generation, request
 ):
     steps = Steps(request.node.name)
-    owner = browser.new_context(base_url=live_server.url)
-    session = Client()
-    session.force_login(user)
-    owner.add_cookies(
-        [
-            {
-                "name": django_settings.SESSION_COOKIE_NAME,
-                "value": session.cookies[django_settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
+    owner = site_context(browser, base_url=live_server.url, user=user)
     page = owner.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(reverse("studio:generation", args=[generation.pk]))

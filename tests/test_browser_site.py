@@ -7,38 +7,29 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from playground.accounts.models import ApiKey
-from tests import factories
-from tests.browser import Steps
+from tests.browser import Steps, csp_violations, site_context
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TIMEOUT_MS = 15_000
-LISTEN_FOR_CSP = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__violations.push(event.violatedDirective + " " + event.blockedURI);
-});
-"""
 
 
 @pytest.fixture
 def page(browser, live_server, catalog, user) -> Page:
     """A tab signed in as `user` that may read and write the clipboard, failing the test on any
     page error or CSP violation."""
-    session = factories.signed_in_client(user)
-    context = browser.new_context(
-        base_url=live_server.url, permissions=["clipboard-read", "clipboard-write"]
+    context = site_context(
+        browser,
+        base_url=live_server.url,
+        user=user,
+        permissions=["clipboard-read", "clipboard-write"],
     )
-    context.add_cookies(
-        [{"name": "sessionid", "value": session.cookies["sessionid"].value, "url": live_server.url}]
-    )
-    context.add_init_script(LISTEN_FOR_CSP)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
     tab.set_default_timeout(TIMEOUT_MS)
     yield tab
-    assert tab.evaluate("window.__violations") == []
+    assert csp_violations(tab) == []
     context.close()
     assert errors == []
 

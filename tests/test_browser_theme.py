@@ -7,11 +7,9 @@ Screenshots of each step land in test-results/<test name>/.
 import re
 
 import pytest
-from django.conf import settings as django_settings
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests import factories
-from tests.browser import Steps
+from tests.browser import Steps, site_context
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,13 +40,8 @@ def open_page(browser: Browser, live_server):
     contexts, errors = [], []
 
     def open_page(*, user=None, **options) -> Page:
-        context = browser.new_context(base_url=live_server.url, **options)
+        context = site_context(browser, base_url=live_server.url, user=user, **options)
         context.set_default_timeout(WAIT_MS)
-        if user:
-            session = factories.signed_in_client(user).cookies[django_settings.SESSION_COOKIE_NAME]
-            context.add_cookies(
-                [{"name": session.key, "value": session.value, "url": live_server.url}]
-            )
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))

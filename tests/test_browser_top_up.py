@@ -15,35 +15,17 @@ from playground.accounts.models import LedgerEntry
 from playground.billing import stripe_api
 from playground.billing.models import Payment
 from tests import factories
-from tests.browser import Steps
+from tests.browser import Steps, csp_violations, site_context
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TIMEOUT_MS = 15_000
-# Recorded in the page before any of its scripts run.
-LISTEN_FOR_CSP = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__violations.push(event.violatedDirective + " " + event.blockedURI);
-});
-"""
 
 
 @pytest.fixture
 def page(browser, live_server, catalog, user) -> Page:
     """A tab signed in as `user`, failing the test on any page error."""
-    session = factories.signed_in_client(user)
-    context = browser.new_context(base_url=live_server.url)
-    context.add_cookies(
-        [
-            {
-                "name": "sessionid",
-                "value": session.cookies["sessionid"].value,
-                "url": live_server.url,
-            }
-        ]
-    )
-    context.add_init_script(LISTEN_FOR_CSP)
+    context = site_context(browser, base_url=live_server.url, user=user)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
@@ -106,7 +88,7 @@ def test_a_card_top_up_from_the_page_to_the_new_balance(
     expect(page.locator("tr.kind-payment_refund")).to_contain_text("$5.00 refunded to the card")
     expect(page.locator("#balance")).to_contain_text("$21.00")
     steps.shot(page, "payments")
-    assert page.evaluate("window.__violations") == []
+    assert csp_violations(page) == []
 
 
 def test_a_declined_card_says_so_and_grants_nothing(page, stripe_fake, live_server, user):
@@ -136,4 +118,4 @@ def test_a_card_is_saved_for_auto_top_up_through_stripe_js(page, stripe_fake, us
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator(".messages")).to_contain_text("Auto top-up is on.")
     steps.shot(page, "auto-top-up")
-    assert page.evaluate("window.__violations") == []
+    assert csp_violations(page) == []

@@ -177,8 +177,7 @@ _IMAGES_SUCCESS = {
     "200": {
         "description": "The images; with `stream`, server-sent events `image_generation.*` "
         "(edits: `image_edit.*`): `partial_image`, then one `completed` per image, or `error`.",
-        "content": _json(_ref("ImagesResponse"))
-        | {"text/event-stream": {"schema": _STREAM_EVENT}},
+        "content": _json(_ref("ImagesResponse")) | {"text/event-stream": {"schema": _STREAM_EVENT}},
     },
     "202": {"description": "Accepted (respond-async).", "content": _json(_ref("Generation"))},
 }
