@@ -43,7 +43,7 @@ migrate: install
 # The site under uvicorn, with the background task worker beside it; Ctrl-C stops both.
 run: migrate
 	@echo
-	@echo "  Open http://$(HOST):$(PORT)/playground/  (sign up for free starter credits)"
+	@echo "  Open http://$(HOST):$(PORT)/  (sign up for free starter credits)"
 	@echo "  API base URL: http://$(HOST):$(PORT)/v1   (make a key: $(BIN)/python manage.py create_api_key YOU)"
 	@echo
 	@trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
