@@ -20,7 +20,6 @@ from playground.accounts.forms import RedeemForm
 from playground.accounts.money import usd_str
 from playground.accounts.selectors import (
     credit_history,
-    email_is_verified,
     email_primary,
     request_balance_micros,
 )
@@ -65,10 +64,11 @@ def with_stripe_js(view):
 
 def _card_context(request) -> dict:
     """Whether the page offers card payments, or first asks to verify the email address."""
+    primary_email = email_primary(user_id=request.user.pk)
     return {
         "card_payments": stripe_api.configured(),
-        "primary_email": email_primary(user_id=request.user.pk),
-        "email_verified": email_is_verified(user_id=request.user.pk),
+        "primary_email": primary_email,
+        "email_verified": primary_email is not None and primary_email.verified,
         "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
         "stripe_js_url": settings.STRIPE_JS_URL,
     }

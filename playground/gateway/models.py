@@ -167,11 +167,6 @@ class GenerationImage(models.Model):
         return self.file.name
 
     @property
-    def is_shown(self) -> bool:
-        """Whether its model's gallery shows it."""
-        return self.published_at is not None and self.hidden_at is None
-
-    @property
     def seed_used(self) -> int:
         """Its own seed, or its generation's when the provider reported none per image."""
         return self.generation.seed if self.seed is None else self.seed
