@@ -104,13 +104,18 @@ def account_delete(*, user: AbstractBaseUser) -> None:
     )
     EmailAddress.objects.filter(user=user).delete()
     SocialAccount.objects.filter(user=user).delete()
-    usersessions_adapter().end_sessions(UserSession.objects.filter(user=user))
+    user_sessions_end(user=user)
     user.username = f"deleted-{user.pk}"
     user.email = user.first_name = user.last_name = ""
     user.set_unusable_password()
     user.is_active = user.is_staff = user.is_superuser = False
     user.save()
     transaction.on_commit(partial(images.delete, names))
+
+
+def user_sessions_end(*, user: AbstractBaseUser) -> None:
+    """Log the user out of every browser and device where a session of theirs is listed."""
+    usersessions_adapter().end_sessions(UserSession.objects.filter(user=user))
 
 
 def _move(*, account_id: int, amount_micros: int, kind: str, **links) -> LedgerEntry:

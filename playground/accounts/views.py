@@ -2,8 +2,6 @@ import csv
 import itertools
 from datetime import timedelta
 
-from allauth.usersessions.adapter import get_adapter as usersessions_adapter
-from allauth.usersessions.models import UserSession
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -31,7 +29,7 @@ from .selectors import (
     usage_daily,
     user_session_list,
 )
-from .services import account_delete, api_key_create, api_key_revoke
+from .services import account_delete, api_key_create, api_key_revoke, user_sessions_end
 
 LEDGER_PAGE_SIZE = 25
 LEDGER_CSV_HEADER = [
@@ -214,7 +212,7 @@ def _settings_page(request, delete_form: AccountDeleteForm, status: int = 200):
 @require_POST
 def log_out_everywhere(request):
     """End every session of the user's, this one too (allauth's sessions page ends the others)."""
-    usersessions_adapter().end_sessions(UserSession.objects.filter(user=request.user))
+    user_sessions_end(user=request.user)
     logout(request)
     messages.success(request, "You are logged out on every device and browser.")
     return redirect("account_login")
