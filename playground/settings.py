@@ -53,7 +53,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
-    "django.contrib.humanize",
+    "django.contrib.humanize",  # allauth's sessions page (usersessions) loads it
     "django_htmx",
     "django_tasks_db",
     "allauth",
