@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection
@@ -41,6 +42,7 @@ logger = logging.getLogger(__name__)
 HOME_GALLERY_SIZE = 6
 START_COOKIE = "start_in"
 START_COOKIE_MAX_AGE = 365 * 24 * 60 * 60
+STORAGE_PROBE_SECONDS = 10
 
 
 @require_GET
@@ -159,6 +161,12 @@ def _database_ok() -> bool:
 
 
 def _storage_ok() -> bool:
+    """The storage probe's last answer, at most `STORAGE_PROBE_SECONDS` old: both pages are
+    public, and each probe is three calls to the storage (with S3, three requests to the bucket)."""
+    return cache.get_or_set("storage-probe", _storage_probe, STORAGE_PROBE_SECONDS)
+
+
+def _storage_probe() -> bool:
     probe = f"healthz/{secrets.token_hex(8)}.txt"
     try:
         name = default_storage.save(probe, ContentFile(b"ok"))
