@@ -9,7 +9,6 @@ import asyncio
 import base64
 import ipaddress
 import socket
-from urllib.parse import SplitResult, urlsplit
 
 import httpx
 from django.conf import settings
@@ -17,6 +16,11 @@ from django.conf import settings
 from playground.providers.base import ProviderUnavailable
 
 DEFAULT_DEADLINE_SECONDS = 120.0
+# IPv6 prefixes whose last 32 bits are the IPv4 address a packet is delivered to:
+# IPv4-compatible (RFC 4291 2.5.5.1), IPv4-translated (RFC 2765 2.1) and NAT64 (RFC 6052 2.1).
+IPV4_IN_LAST_32_BITS = [
+    ipaddress.IPv6Network(prefix) for prefix in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96")
+]
 
 
 class FetchRefused(ValueError):
@@ -29,20 +33,13 @@ async def fetch_bytes(
     """The bytes behind `url`, at most `max_bytes`; `FetchRefused` or `ProviderUnavailable`."""
     if url.startswith("data:"):
         return _decode_data_url(url, max_bytes=max_bytes)
-    if public_only:
-        await require_public_url(url)
-    elif _split(url).scheme not in ("http", "https"):
-        raise FetchRefused("only http(s) and data: URLs can be fetched")
-    try:
-        request = client.build_request("GET", url)
-    except (httpx.InvalidURL, ValueError) as exc:  # ValueError: a host IDNA cannot encode
-        raise FetchRefused("the URL is not valid") from exc
+    request = client.build_request("GET", _parsed(url))
     # Each read may take the client's read timeout, and so may the whole fetch: a server that
     # drips bytes would otherwise hold the job for as long as it likes.
     deadline = client.timeout.read or DEFAULT_DEADLINE_SECONDS
     try:
         async with asyncio.timeout(deadline):
-            chunks = await _download(client, request, max_bytes=max_bytes)
+            chunks = await _download(client, request, max_bytes=max_bytes, public_only=public_only)
     except TimeoutError as exc:
         raise ProviderUnavailable(f"fetching an image took longer than {deadline:g} s") from exc
     except httpx.HTTPError as exc:
@@ -51,9 +48,12 @@ async def fetch_bytes(
 
 
 async def _download(
-    client: httpx.AsyncClient, request: httpx.Request, *, max_bytes: int
+    client: httpx.AsyncClient, request: httpx.Request, *, max_bytes: int, public_only: bool
 ) -> list[bytes]:
-    response = await client.send(request, stream=True)
+    if public_only:
+        response = await public_send(client, request, stream=True)
+    else:
+        response = await client.send(request, stream=True)
     try:
         if response.status_code != httpx.codes.OK:
             raise ProviderUnavailable(
@@ -83,31 +83,72 @@ def _decode_data_url(url: str, *, max_bytes: int) -> bytes:
         raise FetchRefused("the data: URL is not valid base64") from exc
 
 
-def _split(url: str) -> SplitResult:
+def _parsed(url: str) -> httpx.URL:
     try:
-        return urlsplit(url)
-    except ValueError as exc:  # a malformed IPv6 host
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError) as exc:  # ValueError: a host IDNA cannot encode
         raise FetchRefused("the URL is not valid") from exc
+    _check_http(parsed)
+    return parsed
+
+
+def _check_http(url: httpx.URL) -> None:
+    if url.scheme not in ("http", "https") or not url.raw_host:
+        raise FetchRefused("only http(s) URLs can be used")
 
 
 async def require_public_url(url: str) -> None:
     """`FetchRefused` unless `url` is http(s) and its host resolves to public addresses only
-    (any address when `FETCH_ALLOW_PRIVATE_HOSTS` is on)."""
-    parts = _split(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchRefused("only http(s) URLs can be used")
-    try:
-        port = parts.port or 443
-    except ValueError as exc:
-        raise FetchRefused("the URL's port is not valid") from exc
-    if settings.FETCH_ALLOW_PRIVATE_HOSTS:
-        return
-    host = parts.hostname
+    (any address when `FETCH_ALLOW_PRIVATE_HOSTS` is on): the check made when a caller names
+    the URL, so that a bad one is refused before the job is queued."""
+    await _checked_address(_parsed(url))
+
+
+async def public_send(
+    client: httpx.AsyncClient, request: httpx.Request, *, stream: bool = False
+) -> httpx.Response:
+    """Send `request`, whose URL a caller chose, to the address its host was checked to have.
+
+    httpx would resolve the host again when it connects, and a name can answer a public address
+    to the check and a private one to that second lookup (DNS rebinding). So the URL is rewritten
+    to the checked address, while the Host header (set when the request was built) and the TLS
+    server name keep the host. Connections are pooled by address, so the request asks for its
+    connection to be closed: another host at the same address must not ride a TLS session made
+    for this one. Redirects are never followed. `FetchRefused` as `require_public_url`.
+    """
+    address = await _checked_address(request.url)
+    request.extensions["sni_hostname"] = request.url.raw_host.decode("ascii")
+    request.url = request.url.copy_with(host=str(address))
+    request.headers["Connection"] = "close"
+    return await client.send(request, stream=stream, follow_redirects=False)
+
+
+async def _checked_address(url: httpx.URL) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The first address `url`'s host resolves to, once all of them are found public."""
+    _check_http(url)
+    host = url.raw_host.decode("ascii")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    if not 0 < port < 65536:
+        raise FetchRefused("the URL's port is not valid")
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:  # UnicodeError: a host name IDNA cannot encode
+    except OSError as exc:
         raise FetchRefused(f"cannot resolve {host}") from exc
-    for *_, sockaddr in infos:
-        address = ipaddress.ip_address(sockaddr[0])
-        if not address.is_global:
-            raise FetchRefused(f"{host} is not a public address")
+    addresses = [ipaddress.ip_address(sockaddr[0]) for *_, sockaddr in infos]
+    if not settings.FETCH_ALLOW_PRIVATE_HOSTS and not all(map(is_public, addresses)):
+        raise FetchRefused(f"{host} is not a public address")
+    return addresses[0]
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether `address` is globally reachable, and so is every IPv4 address it embeds: an
+    IPv6 address that carries one is delivered to that IPv4 address (by the host itself, a
+    translator or a tunnel), so ::ffff:127.0.0.1 or 64:ff9b::7f00:1 is loopback."""
+    if not address.is_global:
+        return False
+    if address.version == 4:
+        return True
+    embedded = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    if any(address in prefix for prefix in IPV4_IN_LAST_32_BITS):
+        embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return all(ipv4.is_global for ipv4 in embedded if ipv4 is not None)

@@ -29,7 +29,7 @@ from playground.providers.clients import client_for
 
 from . import images
 from .errors import IdempotencyMismatch, InvalidRequest, NoProvider, NotFound
-from .fetch import FetchRefused, fetch_bytes
+from .fetch import FetchRefused, fetch_bytes, require_public_url
 from .fit import Asked
 from .models import Generation, GenerationImage
 from .normalize import input_shaped, is_pixels, names_size, resolve_size
@@ -62,6 +62,8 @@ async def generation_submit(
     `idempotency_key` already used by this user for the same request, nothing new is created or
     charged and the first generation comes back with `created` False.
     """
+    if request.webhook_url:
+        await _check_webhook(request.webhook_url)
     fetched = [await _fetch_input(url, param="image") for url in request.image_urls]
     uploads = [*request.images, *fetched]
     mask = await _fetch_input(request.mask_url, param="mask") if request.mask_url else request.mask
@@ -84,6 +86,15 @@ async def _fetch_input(url: str, *, param: str) -> bytes:
         return await fetch_bytes(url, client, max_bytes=settings.MAX_UPLOAD_BYTES, public_only=True)
     except (FetchRefused, ProviderError) as exc:
         raise InvalidRequest(f"Could not use the {param} URL: {exc}", param=param) from exc
+
+
+async def _check_webhook(url: str) -> None:
+    """Refuse a webhook the job could never call now, not after it has run (webhooks.py checks
+    the address again when it sends)."""
+    try:
+        await require_public_url(url)
+    except FetchRefused as exc:
+        raise InvalidRequest(f"Could not use the webhook_url: {exc}", param="webhook_url") from exc
 
 
 def _store_inputs(uploads: list[bytes], mask: bytes | None) -> dict:

@@ -7,7 +7,7 @@ import httpx
 
 from playground.providers.clients import client_for
 
-from .fetch import FetchRefused, require_public_url
+from .fetch import FetchRefused, public_send
 from .models import Generation
 from .responses import status_body
 
@@ -24,10 +24,14 @@ async def webhook_deliver(*, generation: Generation) -> bool:
     client = client_for("webhooks")
     for attempt in range(ATTEMPTS):
         try:
-            await require_public_url(url)
-            response = await client.post(
-                url, json=body, headers={"X-Generation-Id": str(generation.pk)}, timeout=10.0
+            request = client.build_request(
+                "POST",
+                url,
+                json=body,
+                headers={"X-Generation-Id": str(generation.pk)},
+                timeout=10.0,
             )
+            response = await public_send(client, request)
             if response.is_success:
                 return True
         except FetchRefused:
