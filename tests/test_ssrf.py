@@ -18,8 +18,7 @@ import httpx
 import pytest
 import trustme
 
-from playground.gateway.fetch import fetch_bytes
-is_public = None
+from playground.gateway.fetch import fetch_bytes, is_public
 from playground.gateway.models import Generation
 from tests import factories
 
@@ -37,10 +36,11 @@ class Network:
         real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
 
         def getaddrinfo(host, port, *args, **kwargs):
-            if host not in self.answers:
+            name = host.decode() if isinstance(host, bytes) else host  # anyio passes bytes
+            if name not in self.answers:
                 return real_getaddrinfo(host, port, *args, **kwargs)
-            self.lookups.append(host)
-            answers = self.answers[host]
+            self.lookups.append(name)
+            answers = self.answers[name]
             if not answers:
                 raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
             address = answers.pop(0) if len(answers) > 1 else answers[0]
