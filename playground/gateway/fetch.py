@@ -2,7 +2,8 @@
 
 Only http(s) and data: URLs, with a size cap and the pooled client's timeouts. URLs that come from
 callers (not from a provider) must also point at a public address, so that nobody can make the
-server fetch from inside its own network.
+server fetch from inside its own network, and are sent to the address that was checked
+(`public_send`), so that a second lookup cannot answer another one.
 """
 
 import asyncio
