@@ -73,7 +73,10 @@ _COMMON_PARAMETERS = {
     "webhook_url": {
         "type": "string",
         "format": "uri",
-        "description": "With `Prefer: respond-async`, called with the generation when it ends.",
+        "description": (
+            "With `Prefer: respond-async`, called with the generation when it ends. Must"
+            " resolve to public addresses only, else 400."
+        ),
     },
     "stream": {
         "type": "boolean",
