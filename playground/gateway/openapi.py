@@ -73,7 +73,10 @@ _COMMON_PARAMETERS = {
     "webhook_url": {
         "type": "string",
         "format": "uri",
-        "description": "With `Prefer: respond-async`, called with the generation when it ends.",
+        "description": (
+            "With `Prefer: respond-async`, POSTed the generation's status when it ends, signed"
+            " as Standard Webhooks says, and retried on failure."
+        ),
     },
     "stream": {
         "type": "boolean",
