@@ -226,3 +226,20 @@ def test_deleting_the_account_deletes_its_webhook_secret(signed_in, user):
     account_delete(user=user)
 
     assert not WebhookSecret.objects.filter(user=user).exists()
+
+
+def test_a_receiver_that_does_not_answer_in_time_is_tried_again(
+    sdk, webhook_receiver, database_tasks, monkeypatch
+):
+    monkeypatch.setattr(webhooks, "TIMEOUT_SECONDS", 0.3)
+    webhook_receiver.hang_next()
+    generation = generate_async(sdk, webhook_receiver.hook_url)
+
+    run_worker()
+    webhook_receiver.release()
+
+    (delivery,) = WebhookDelivery.objects.filter(generation=generation)
+    assert delivery.status_code is None
+    assert delivery.error == "no answer in 0.3 s"
+    assert delivery.duration_ms < 5000
+    assert [retry.task_result.args for retry in queued_retries()] == [[str(generation.pk), 2]]

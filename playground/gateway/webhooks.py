@@ -102,8 +102,8 @@ async def webhook_attempt(*, generation: Generation, attempt: int) -> WebhookDel
 async def webhook_post(url: str, *, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
     """POST `body` to `url` once it is checked to be public (`FetchRefused` if not): the answer's
     status and the start of its body. `TimeoutError` after `TIMEOUT_SECONDS` in all."""
-    await require_public_url(url)
     async with asyncio.timeout(TIMEOUT_SECONDS):
+        await require_public_url(url)
         client = client_for("webhooks")
         async with client.stream("POST", url, content=body, headers=headers) as response:
             start = b""
