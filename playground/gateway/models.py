@@ -200,10 +200,6 @@ class WebhookDelivery(models.Model):
         return f"webhook {self.generation_id} attempt {self.attempt}"
 
     @property
-    def is_success(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-    @property
     def message_id(self) -> str:
         return webhook_message_id(self.generation_id)
 

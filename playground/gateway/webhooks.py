@@ -63,20 +63,20 @@ async def webhook_attempt(*, generation: Generation, attempt: int) -> WebhookDel
             body=body,
         ),
     }
-    status_code, excerpt, error, final = None, "", "", False
+    status_code, excerpt, error, refused = None, "", "", False
     started = time.monotonic()
     try:
         status_code, excerpt = await webhook_post(
             generation.params["webhook_url"], body=body, headers=headers
         )
     except FetchRefused as exc:
-        error, final = f"refused: {exc}", True
+        error, refused = f"refused: {exc}", True
     except TimeoutError:
         error = f"no answer in {TIMEOUT_SECONDS:g} s"
     except httpx.HTTPError as exc:
         error = type(exc).__name__
-    final = final or status_code == GONE or 200 <= (status_code or 0) < 300
-    retry = not final and attempt <= len(RETRY_DELAYS)
+    succeeded = status_code is not None and httpx.codes.is_success(status_code)
+    retry = not (succeeded or refused or status_code == GONE) and attempt <= len(RETRY_DELAYS)
     delivery = await WebhookDelivery.objects.acreate(
         generation=generation,
         attempt=attempt,
