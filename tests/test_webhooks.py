@@ -243,3 +243,16 @@ def test_a_receiver_that_does_not_answer_in_time_is_tried_again(
     assert delivery.error == "no answer in 0.3 s"
     assert delivery.duration_ms < 5000
     assert [retry.task_result.args for retry in queued_retries()] == [[str(generation.pk), 2]]
+
+
+def test_a_longer_retry_after_from_the_receiver_is_waited(sdk, webhook_receiver, database_tasks):
+    webhook_receiver.fail_next(429, retry_after="120")
+    generation = generate_async(sdk, webhook_receiver.hook_url)
+
+    run_worker()
+
+    (delivery,) = WebhookDelivery.objects.filter(generation=generation)
+    assert delivery.status_code == 429
+    assert delivery.next_attempt_at == delivery.sent_at + timedelta(seconds=120)
+    (retry,) = queued_retries()
+    assert retry.run_after == delivery.next_attempt_at

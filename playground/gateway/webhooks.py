@@ -4,8 +4,9 @@ webhook secret, under a `webhook-id` that stays the same on every attempt.
 
 Each attempt is recorded as a `WebhookDelivery`. A 2xx ends it, and so does a 410 Gone (the
 receiver wants no more) or a URL that is refused (not public); any other answer, or none, is
-tried again after the next of `RETRY_DELAYS`, by a task queued for then (tasks.py), so retries
-outlive the process that made the first attempt.
+tried again after the next of `RETRY_DELAYS` (or the answer's `Retry-After`, if longer, up to
+the last of them), by a task queued for then (tasks.py), so retries outlive the process that
+made the first attempt.
 """
 
 import asyncio
@@ -22,6 +23,7 @@ from django.utils import timezone
 
 from playground.accounts.models import WebhookSecret
 from playground.accounts.services import webhook_secret_get
+from playground.providers._http import retry_after
 from playground.providers.clients import client_for
 
 from .fetch import FetchRefused, require_public_url
@@ -63,10 +65,10 @@ async def webhook_attempt(*, generation: Generation, attempt: int) -> WebhookDel
             body=body,
         ),
     }
-    status_code, excerpt, error, refused = None, "", "", False
+    status_code, excerpt, wait_seconds, error, refused = None, "", None, "", False
     started = time.monotonic()
     try:
-        status_code, excerpt = await webhook_post(
+        status_code, excerpt, wait_seconds = await webhook_post(
             generation.params["webhook_url"], body=body, headers=headers
         )
     except FetchRefused as exc:
@@ -85,7 +87,7 @@ async def webhook_attempt(*, generation: Generation, attempt: int) -> WebhookDel
         response_excerpt=excerpt,
         error=error[:EXCERPT_CHARS],
         duration_ms=round((time.monotonic() - started) * 1000),
-        next_attempt_at=sent_at + RETRY_DELAYS[attempt - 1] if retry else None,
+        next_attempt_at=sent_at + _delay(attempt, wait_seconds) if retry else None,
     )
     logger.info(
         "webhook attempt",
@@ -99,9 +101,12 @@ async def webhook_attempt(*, generation: Generation, attempt: int) -> WebhookDel
     return delivery
 
 
-async def webhook_post(url: str, *, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+async def webhook_post(
+    url: str, *, body: bytes, headers: dict[str, str]
+) -> tuple[int, str, float | None]:
     """POST `body` to `url` once it is checked to be public (`FetchRefused` if not): the answer's
-    status and the start of its body. `TimeoutError` after `TIMEOUT_SECONDS` in all."""
+    status, the start of its body and its `Retry-After` in seconds. `TimeoutError` after
+    `TIMEOUT_SECONDS` in all."""
     async with asyncio.timeout(TIMEOUT_SECONDS):
         await require_public_url(url)
         client = client_for("webhooks")
@@ -111,7 +116,15 @@ async def webhook_post(url: str, *, body: bytes, headers: dict[str, str]) -> tup
                 start += chunk
                 if len(start) >= EXCERPT_CHARS:
                     break
-    return response.status_code, start[:EXCERPT_CHARS].decode(errors="replace")
+    excerpt = start[:EXCERPT_CHARS].decode(errors="replace")
+    return response.status_code, excerpt, retry_after(response.headers, None)
+
+
+def _delay(attempt: int, wait_seconds: float | None) -> timedelta:
+    """The wait before the attempt after `attempt`: the schedule's, or what the receiver asked
+    for if that is longer (at most the schedule's longest)."""
+    asked = timedelta(seconds=min(wait_seconds or 0, RETRY_DELAYS[-1].total_seconds()))
+    return max(RETRY_DELAYS[attempt - 1], asked)
 
 
 def webhook_signature(*, secrets: list[str], message_id: str, timestamp: int, body: bytes) -> str:
