@@ -69,6 +69,14 @@ def queued_only(settings):
 
 
 @pytest.fixture
+def database_tasks(settings):
+    """Jobs go to the database queue, for a worker (`run_tasks`, `db_worker`) to run."""
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}
+    }
+
+
+@pytest.fixture
 def api_key(user, catalog):
     return factories.raw_api_key(user=user)
 

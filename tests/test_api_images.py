@@ -3,8 +3,6 @@
 import base64
 import io
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import openai
@@ -210,36 +208,13 @@ def test_idempotency_key_with_other_parameters_is_refused(client):
     assert caught.value.body["code"] == "idempotency_key_reused"
 
 
-class Receiver(BaseHTTPRequestHandler):
-    received: list = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        Receiver.received.append(json.loads(body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def webhook_url(settings):
-    settings.FETCH_ALLOW_PRIVATE_HOSTS = True
-    Receiver.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-    server.shutdown()
-
-
-def test_async_mode_answers_202_then_status_then_calls_the_webhook(client, webhook_url):
+def test_async_mode_answers_202_then_status_then_calls_the_webhook(client, webhook_receiver):
     raw = client.images.with_raw_response.generate(
         model="qwen-image",
         prompt="later",
         size="256x256",
         extra_headers={"Prefer": "respond-async"},
-        extra_body={"webhook_url": webhook_url},
+        extra_body={"webhook_url": webhook_receiver.hook_url},
     )
 
     assert raw.status_code == 202
@@ -248,8 +223,9 @@ def test_async_mode_answers_202_then_status_then_calls_the_webhook(client, webho
     status = client.get(f"/generations/{accepted['id']}", cast_to=httpx.Response).json()
     assert status["status"] == "succeeded"
     assert httpx.get(status["data"][0]["url"]).status_code == 200
-    assert [hook["id"] for hook in Receiver.received] == [accepted["id"]]
-    assert Receiver.received[0]["status"] == "succeeded"
+    hooks = [json.loads(hook.body) for hook in webhook_receiver.received]
+    assert [hook["id"] for hook in hooks] == [accepted["id"]]
+    assert hooks[0]["status"] == "succeeded"
 
 
 def test_async_mode_shows_a_queued_generation(client, settings):

@@ -248,14 +248,6 @@ def test_a_failure_and_a_success_of_one_provider_at_once_leave_the_count_of_one_
 
 
 @pytest.fixture
-def database_tasks(settings):
-    """Jobs go to the database queue, for `manage.py db_worker` processes to run."""
-    settings.TASKS = {
-        "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}
-    }
-
-
-@pytest.fixture
 def workers(settings, tmp_path, database_tasks):
     """`workers()` starts a task worker (`manage.py run_tasks`, as production runs) on this
     test's database and media; every one still running is stopped after the test."""

@@ -4,8 +4,6 @@ success and failure paths, then every page reachable by links is crawled."""
 
 import logging
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -118,42 +116,20 @@ def crawl(browser: httpx.Client, origin: str) -> list[httpx.Response]:
     return responses
 
 
-class _Hook(BaseHTTPRequestHandler):
-    """Records the bodies POSTed to it, as a caller's webhook receiver would get them."""
-
-    bodies: list[bytes] = []
-
-    def do_POST(self):
-        _Hook.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 def test_no_provider_key_in_async_answers_webhooks_or_the_admin(
-    api, user, fakes, caplog, settings, admin_client
+    api, user, fakes, caplog, webhook_receiver, admin_client
 ):
     """The paths the crawl above does not take: a failed job in async mode, its status, the
     webhook it calls, and the admin's pages of generations (attempts and upstream handles)."""
     caplog.set_level(logging.DEBUG)
-    settings.FETCH_ALLOW_PRIVATE_HOSTS = True
-    _Hook.bodies = []
-    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
     for fake in fakes.values():
         fake.fail_next(500, times=5, message=f"echoing {KEYS[type(fake)]} back")
-    try:
-        accepted = api.post(
-            "/images/generations",
-            json={"model": "qwen-image", "prompt": "later", "webhook_url": hook},
-            headers={"Prefer": "respond-async"},
-        )
-        status = api.get(f"/generations/{accepted.json()['id']}")
-    finally:
-        receiver.shutdown()
+    accepted = api.post(
+        "/images/generations",
+        json={"model": "qwen-image", "prompt": "later", "webhook_url": webhook_receiver.hook_url},
+        headers={"Prefer": "respond-async"},
+    )
+    status = api.get(f"/generations/{accepted.json()['id']}")
     admin_pages = [
         admin_client.get("/admin/gateway/generation/"),
         admin_client.get(f"/admin/gateway/generation/{accepted.json()['id']}/change/"),
@@ -161,8 +137,8 @@ def test_no_provider_key_in_async_answers_webhooks_or_the_admin(
 
     assert accepted.status_code == 202
     assert status.json()["status"] == "failed"
-    assert len(_Hook.bodies) == 1
-    for text in (accepted.text, status.text, _Hook.bodies[0].decode(), caplog.text):
+    (hook,) = webhook_receiver.received
+    for text in (accepted.text, status.text, hook.body.decode(), caplog.text):
         assert not leaks(text)
     for page in admin_pages:
         assert page.status_code == 200

@@ -13,11 +13,6 @@ from playground.gateway.tasks import sweep_stale_generations
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def database_tasks(settings):
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-
-
 def queued_sweeps():
     return DBTaskResult.objects.filter(
         status=TaskResultStatus.READY, task_path=sweep_stale_generations.module_path

@@ -1,4 +1,5 @@
 import hashlib
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -333,3 +334,39 @@ class RedeemCode(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= timezone.now()
+
+
+class WebhookSecret(models.Model):
+    """The key that signs a user's webhooks (Standard Webhooks: `whsec_` and base64 of 32
+    random bytes). Stored as it is, since signing needs it; never logged.
+
+    After a rotation the previous secret signs too, for `GRACE`, so that a receiver can switch
+    over without missing a webhook: each delivery then carries both signatures.
+    """
+
+    PREFIX = "whsec_"
+    GRACE = timedelta(hours=24)
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_secret"
+    )
+    secret = models.CharField(max_length=60)
+    previous_secret = models.CharField(max_length=60, blank=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"webhook secret of {self.user}"
+
+    @property
+    def is_previous_signing(self) -> bool:
+        return bool(self.previous_secret) and timezone.now() < self.previous_until
+
+    @property
+    def previous_until(self) -> datetime | None:
+        return self.rotated_at + self.GRACE if self.rotated_at else None
+
+    @property
+    def signing_secrets(self) -> list[str]:
+        """The secrets each webhook is signed with now: the current one first."""
+        return [self.secret, *([self.previous_secret] if self.is_previous_signing else [])]

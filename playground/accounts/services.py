@@ -11,6 +11,7 @@ its unique index; services that must see which rows already exist (the stale-hol
 refunds) first lock the accounts concerned, in primary-key order.
 """
 
+import base64
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -50,7 +51,15 @@ from .errors import (
     RedeemCodeUsed,
     SpendLimitReached,
 )
-from .models import TAKEN_BACK_KINDS, Account, ApiKey, LedgerEntry, RedeemCode, hash_api_key
+from .models import (
+    TAKEN_BACK_KINDS,
+    Account,
+    ApiKey,
+    LedgerEntry,
+    RedeemCode,
+    WebhookSecret,
+    hash_api_key,
+)
 from .money import usd_to_micros
 from .selectors import holds_unreleased
 
@@ -103,6 +112,7 @@ def account_delete(*, user: AbstractBaseUser) -> None:
         auto_top_up=False, payment_method_id="", card_label="", notice=""
     )
     EmailAddress.objects.filter(user=user).delete()
+    WebhookSecret.objects.filter(user=user).delete()
     SocialAccount.objects.filter(user=user).delete()
     user_sessions_end(user=user)
     user.username = f"deleted-{user.pk}"
@@ -425,6 +435,31 @@ def api_key_revoke(*, api_key: ApiKey) -> bool:
     )
     api_key_forget(key_hashes=[api_key.key_hash])
     return bool(revoked)
+
+
+def webhook_secret_get(*, user_id: int) -> WebhookSecret:
+    """The user's webhook secret, made on first use (when shown, or when a webhook is signed)."""
+    webhook_secret, _ = WebhookSecret.objects.get_or_create(
+        user_id=user_id, defaults={"secret": _webhook_secret_new()}
+    )
+    return webhook_secret
+
+
+@transaction.atomic
+def webhook_secret_rotate(*, user_id: int) -> WebhookSecret:
+    """A new secret signs from now on; the one it replaces signs too for `WebhookSecret.GRACE`
+    (one rotated away earlier stops at once)."""
+    webhook_secret = webhook_secret_get(user_id=user_id)
+    webhook_secret = WebhookSecret.objects.select_for_update().get(pk=webhook_secret.pk)
+    webhook_secret.previous_secret = webhook_secret.secret
+    webhook_secret.secret = _webhook_secret_new()
+    webhook_secret.rotated_at = timezone.now()
+    webhook_secret.save(update_fields=["previous_secret", "secret", "rotated_at"])
+    return webhook_secret
+
+
+def _webhook_secret_new() -> str:
+    return WebhookSecret.PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def api_key_authenticate(*, raw_key: str) -> ApiKey:

@@ -27,5 +27,10 @@ urlpatterns = [
     path("usage/", views.usage, name="usage"),
     path("api-keys/", views.api_keys, name="api-keys"),
     path("api-keys/<int:key_id>/revoke/", views.revoke_api_key, name="api-key-revoke"),
+    path(
+        "api-keys/webhook-secret/rotate/",
+        views.rotate_webhook_secret,
+        name="webhook-secret-rotate",
+    ),
     path("ledger.csv", views.ledger_csv, name="ledger-csv"),
 ]

@@ -9,7 +9,8 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import dateformat, timezone
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -29,7 +30,14 @@ from .selectors import (
     usage_daily,
     user_session_list,
 )
-from .services import account_delete, api_key_create, api_key_revoke, user_sessions_end
+from .services import (
+    account_delete,
+    api_key_create,
+    api_key_revoke,
+    user_sessions_end,
+    webhook_secret_get,
+    webhook_secret_rotate,
+)
 
 LEDGER_PAGE_SIZE = 25
 LEDGER_CSV_HEADER = [
@@ -152,7 +160,8 @@ def usage(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def api_keys(request):
-    """The user's keys; a new key's full value is shown in this one response only."""
+    """The user's keys, and the secret that signs their webhooks. A new key's full value is
+    shown in this one response only; the page is never cached, since the secret is on it."""
     form = ApiKeyCreateForm(request.POST or None)
     created = raw_key = None
     if request.method == "POST" and form.is_valid():
@@ -168,13 +177,26 @@ def api_keys(request):
         "keys": api_key_list(user_id=request.user.pk),
         "created": created,
         "raw_key": raw_key,
+        "webhook_secret": webhook_secret_get(user_id=request.user.pk),
     }
     template = "accounts/api_keys.html#keys" if request.htmx else "accounts/api_keys.html"
     response = render(request, template, context)
     patch_vary_headers(response, ["HX-Request"])
-    if raw_key:
-        add_never_cache_headers(response)  # no copy of the key in any cache
+    add_never_cache_headers(response)  # no copy of a key or of the secret in any cache
     return response
+
+
+@login_required
+@require_POST
+def rotate_webhook_secret(request):
+    webhook_secret = webhook_secret_rotate(user_id=request.user.pk)
+    messages.success(
+        request,
+        "Your webhook secret is new. Until "
+        f"{dateformat.format(timezone.localtime(webhook_secret.previous_until), 'M j, Y H:i')}, "
+        "webhooks are signed with the old one too.",
+    )
+    return redirect(f"{reverse('accounts:api-keys')}#webhooks")
 
 
 @login_required

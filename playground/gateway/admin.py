@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from playground.accounts.admin import ReadOnlyAdmin
 
-from .models import Generation, GenerationImage
+from .models import Generation, GenerationImage, WebhookDelivery
 from .services import image_hide, image_unhide
 
 
@@ -27,6 +27,25 @@ class GenerationImageInline(admin.TabularInline):
         return False
 
 
+class WebhookDeliveryInline(admin.TabularInline):
+    model = WebhookDelivery
+    extra = 0
+    can_delete = False
+    fields = [
+        "attempt",
+        "sent_at",
+        "status_code",
+        "error",
+        "duration_ms",
+        "response_excerpt",
+        "next_attempt_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Generation)
 class GenerationAdmin(ReadOnlyAdmin):
     """Generations are records of what happened and what was charged: read-only."""
@@ -43,7 +62,7 @@ class GenerationAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["status", "source", "provider", "model"]
     search_fields = ["id", "user__username", "prompt"]
-    inlines = [GenerationImageInline]
+    inlines = [GenerationImageInline, WebhookDeliveryInline]
 
 
 class GalleryFilter(admin.SimpleListFilter):

@@ -170,3 +170,40 @@ class GenerationImage(models.Model):
     def seed_used(self) -> int:
         """Its own seed, or its generation's when the provider reported none per image."""
         return self.generation.seed if self.seed is None else self.seed
+
+
+class WebhookDelivery(models.Model):
+    """One attempt at POSTing a finished generation's status object to its `webhook_url`,
+    and what came back. The attempts of one generation are one message: the same `webhook-id`
+    (`message_id`). `next_attempt_at` is set when another attempt is queued for then."""
+
+    generation = models.ForeignKey(
+        Generation, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    attempt = models.PositiveSmallIntegerField()  # 1 for the first
+    sent_at = models.DateTimeField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)  # None: no answer
+    response_excerpt = models.CharField(max_length=200, blank=True)
+    error = models.CharField(max_length=200, blank=True)  # why there was no answer
+    duration_ms = models.PositiveIntegerField()
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["generation", "attempt"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["generation", "attempt"], name="webhook_delivery_attempt_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"webhook {self.generation_id} attempt {self.attempt}"
+
+    @property
+    def message_id(self) -> str:
+        return webhook_message_id(self.generation_id)
+
+
+def webhook_message_id(generation_id: uuid.UUID) -> str:
+    """The `webhook-id` of a generation's webhook, the same on every attempt."""
+    return f"msg_{generation_id.hex}"

@@ -74,8 +74,9 @@ _COMMON_PARAMETERS = {
         "type": "string",
         "format": "uri",
         "description": (
-            "With `Prefer: respond-async`, called with the generation when it ends. Must"
-            " resolve to public addresses only, else 400."
+            "With `Prefer: respond-async`, POSTed the generation's status when it ends, signed"
+            " as Standard Webhooks says, and retried on failure. Must resolve to public"
+            " addresses only, else 400."
         ),
     },
     "stream": {

@@ -11,7 +11,7 @@ from playground.catalog.selectors import catalog_current, model_entries
 from playground.providers.registry import configured_providers, demo_provider
 
 from . import circuit
-from .models import Generation, GenerationImage
+from .models import Generation, GenerationImage, WebhookDelivery
 
 FINISH_POLL_SECONDS = 0.25
 FINISH_WAIT_SECONDS = 900
@@ -40,6 +40,11 @@ async def generation_await_finished(*, pk) -> Generation:
         if generation.is_finished or time.monotonic() > deadline:
             return generation
         await asyncio.sleep(FINISH_POLL_SECONDS)
+
+
+def webhook_delivery_list(*, generation: Generation) -> list[WebhookDelivery]:
+    """The attempts at a generation's webhook, first to last."""
+    return list(WebhookDelivery.objects.filter(generation=generation).order_by("attempt"))
 
 
 def model_objects(*, slug: str | None = None) -> list[dict]:

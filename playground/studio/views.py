@@ -29,7 +29,7 @@ from playground.catalog.models import ImageModel
 from playground.catalog.selectors import catalog_current
 from playground.gateway.errors import CALLER_ERRORS, as_gateway_error
 from playground.gateway.models import Generation, GenerationImage
-from playground.gateway.selectors import gallery_image_get
+from playground.gateway.selectors import gallery_image_get, webhook_delivery_list
 from playground.gateway.services import generation_cancel, image_publish, image_unpublish
 
 from .forms import (
@@ -173,6 +173,7 @@ def detail(request, generation_id: UUID):
         "provider_name": catalog_current().provider_names.get(
             generation.provider, generation.provider
         ),
+        "webhook_deliveries": webhook_delivery_list(generation=generation),
     }
     return render(request, "studio/generation.html", context)
 

@@ -31,6 +31,7 @@ from .qwen2512 import Qwen2512Fake
 from .replicate import ReplicateFake
 from .server import FakeServer
 from .stripe import LOCALSTRIPE, StripeFake
+from .webhooks import WebhookReceiver
 
 FAST_POLL_SECONDS = 0.001
 # Built once: loading the CA bundle takes longer than most of these tests (the fakes speak HTTP).
@@ -65,6 +66,14 @@ def qwen2512_fake() -> Iterator[Qwen2512Fake]:
 def openai_fake() -> Iterator[OpenAIFake]:
     with OpenAIFake() as fake:
         yield fake
+
+
+@pytest.fixture
+def webhook_receiver(settings) -> Iterator[WebhookReceiver]:
+    """A webhook receiver on a loopback port, which the site may call (private hosts allowed)."""
+    settings.FETCH_ALLOW_PRIVATE_HOSTS = True
+    with WebhookReceiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture
