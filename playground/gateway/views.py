@@ -84,7 +84,7 @@ def _admit(request: HttpRequest, methods: tuple[str, ...], authenticated: bool) 
     the sync thread for all of it."""
     hit(f"api-ip:{client_ip(request)}", settings.API_RATE_LIMIT_PER_IP_PER_MINUTE)
     if request.method not in methods:
-        raise MethodNotAllowed(f"{request.method} is not allowed here; use {', '.join(methods)}.")
+        raise MethodNotAllowed(request.method, allowed=methods)
     if not authenticated:
         return None
     scheme, _, raw_key = request.headers.get("Authorization", "").partition(" ")
