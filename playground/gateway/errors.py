@@ -113,10 +113,10 @@ class PayloadTooLarge(GatewayError):
 
 
 class RequestTooLarge(PayloadTooLarge):
-    """A request body over `settings.API_MAX_BODY_BYTES`."""
+    """A request body over `settings.MAX_BODY_BYTES`."""
 
     def __init__(self):
-        super().__init__(f"The request is larger than {settings.API_MAX_BODY_BYTES:,} bytes.")
+        super().__init__(f"The request is larger than {settings.MAX_BODY_BYTES:,} bytes.")
 
 
 class RateLimited(GatewayError):
