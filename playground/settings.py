@@ -335,9 +335,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
 # (for a gateway inside a private network, and for tests against local servers).
 FETCH_ALLOW_PRIVATE_HOSTS = env_bool("FETCH_ALLOW_PRIVATE_HOSTS", False)
 MAX_INPUT_IMAGES = env_int("MAX_INPUT_IMAGES", 16)
-# The largest request body /v1/ reads: every image and a mask at their largest. Under uvicorn it
-# is counted as the body comes in, whether it has a Content-Length or is sent in chunks.
-API_MAX_BODY_BYTES = MAX_UPLOAD_BYTES * (MAX_INPUT_IMAGES + 1)
+# The largest request body the site reads, /v1/ and pages alike: every image and a mask at their
+# largest (the API's edits and the playground's edit form take as many). Under uvicorn it is
+# counted as the body comes in, whether it has a Content-Length or is sent in chunks, and a body
+# over it is answered 413 at once (playground/asgi.py).
+MAX_BODY_BYTES = MAX_UPLOAD_BYTES * (MAX_INPUT_IMAGES + 1)
 # Requests a minute: per API key and per client address on /v1/, and per address for the
 # sign-up and log-in forms (posts only).
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600)

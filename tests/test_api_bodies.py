@@ -74,7 +74,7 @@ def test_a_json_edit_with_image_urls_sent_in_chunks(api):
 
 
 def test_a_chunked_body_past_the_limit_is_a_413(api, settings):
-    settings.API_MAX_BODY_BYTES = 100_000
+    settings.MAX_BODY_BYTES = 100_000
     body, content_type = multipart("image")
 
     response = api.post(
@@ -102,7 +102,7 @@ def test_a_chunked_body_past_the_limit_is_a_413(api, settings):
 def test_the_413_comes_before_the_body_ends(asgi_server, api_key, settings, framing):
     """The body is counted as it comes in (or its length is believed): the server answers
     while the client is still sending, unread past the limit."""
-    settings.API_MAX_BODY_BYTES = 100_000
+    settings.MAX_BODY_BYTES = 100_000
     host, port = httpx.URL(asgi_server).host, httpx.URL(asgi_server).port
 
     with socket.create_connection((host, port), timeout=10) as sock:

@@ -89,9 +89,15 @@ class NotFound(GatewayError):
 
 
 class MethodNotAllowed(GatewayError):
+    """A method the path does not take; its answer's Allow header lists those it does."""
+
     status = 405
     type = "invalid_request_error"
     code = "method_not_allowed"
+
+    def __init__(self, method: str, *, allowed: tuple[str, ...]):
+        super().__init__(f"{method} is not allowed here; use {', '.join(allowed)}.")
+        self.allowed = allowed
 
 
 class IdempotencyMismatch(GatewayError):
@@ -107,10 +113,10 @@ class PayloadTooLarge(GatewayError):
 
 
 class RequestTooLarge(PayloadTooLarge):
-    """A request body over `settings.API_MAX_BODY_BYTES`."""
+    """A request body over `settings.MAX_BODY_BYTES`."""
 
     def __init__(self):
-        super().__init__(f"The request is larger than {settings.API_MAX_BODY_BYTES:,} bytes.")
+        super().__init__(f"The request is larger than {settings.MAX_BODY_BYTES:,} bytes.")
 
 
 class RateLimited(GatewayError):
@@ -180,4 +186,7 @@ def generation_error(*, code: str, message: str, param: str = "") -> GatewayErro
 def error_response(exc: Exception) -> JsonResponse:
     """OpenAI's envelope for one of `CALLER_ERRORS`."""
     error = as_gateway_error(exc)
-    return with_retry_after(JsonResponse(error.envelope(), status=error.status), error.retry_after)
+    response = JsonResponse(error.envelope(), status=error.status)
+    if isinstance(error, MethodNotAllowed):
+        response["Allow"] = ", ".join(error.allowed)
+    return with_retry_after(response, error.retry_after)

@@ -17,7 +17,7 @@ ERROR_STATUSES = {
     "401": "The API key is missing, wrong, revoked or expired.",
     "402": "The balance, or the key's spend limit, does not cover the request.",
     "404": "Unknown model or generation.",
-    "405": "Wrong HTTP method.",
+    "405": "Wrong HTTP method; `Allow` lists the ones the path takes.",
     "413": "An upload or the request is too large.",
     "422": "The Idempotency-Key was used before with other parameters.",
     "429": "Rate limited; see `Retry-After`.",

@@ -56,14 +56,21 @@ FILE_FIELDS = frozenset({"image", "image[]", "mask"})
 def api_view(*methods: str, authenticated: bool = True):
     """An async API view: method check, authentication and rate limit, the errors a caller is
     told about in the envelope, a request id on every answer. Other exceptions are bugs, left
-    to Django's exception handling (`playground.views.server_error`)."""
+    to Django's exception handling (`playground.views.server_error`).
+
+    The view's `admit` is its admission (`_admit`) with its methods: under uvicorn the handler
+    admits the request before reading its body (`playground/asgi.py`) and the view awaits what
+    that found, so a request is authenticated once either way."""
 
     def decorator(view):
+        admit = functools.partial(_admit, methods=methods, authenticated=authenticated)
+
         @csrf_exempt
         @functools.wraps(view)
         async def wrapper(request: HttpRequest, *args, **kwargs):
             try:
-                api_key = await sync_to_async(_admit)(request, methods, authenticated)
+                admission = getattr(request, "admission", None) or sync_to_async(admit)(request)
+                api_key = await admission
                 if authenticated:
                     kwargs["api_key"] = api_key
                 response = await view(request, *args, **kwargs)
@@ -74,17 +81,18 @@ def api_view(*methods: str, authenticated: bool = True):
             response["x-request-id"] = f"req_{uuid.uuid4().hex}"
             return response
 
+        wrapper.admit = admit
         return wrapper
 
     return decorator
 
 
-def _admit(request: HttpRequest, methods: tuple[str, ...], authenticated: bool) -> ApiKey | None:
+def _admit(request: HttpRequest, *, methods: tuple[str, ...], authenticated: bool) -> ApiKey | None:
     """Rate limit by address, check the method, authenticate and rate limit by key: one trip to
-    the sync thread for all of it."""
+    the sync thread for all of it, from the request's head only."""
     hit(f"api-ip:{client_ip(request)}", settings.API_RATE_LIMIT_PER_IP_PER_MINUTE)
     if request.method not in methods:
-        raise MethodNotAllowed(f"{request.method} is not allowed here; use {', '.join(methods)}.")
+        raise MethodNotAllowed(request.method, allowed=methods)
     if not authenticated:
         return None
     scheme, _, raw_key = request.headers.get("Authorization", "").partition(" ")
@@ -186,7 +194,7 @@ def _idempotency_key(request: HttpRequest) -> str | None:
 def _check_length(request: HttpRequest) -> None:
     """413 before reading a body larger than every upload allowed together. Under uvicorn the
     handler has refused it already, as it came in (`playground/asgi.py`); this is for WSGI."""
-    if int(request.headers.get("Content-Length") or 0) > settings.API_MAX_BODY_BYTES:
+    if int(request.headers.get("Content-Length") or 0) > settings.MAX_BODY_BYTES:
         raise RequestTooLarge()
 
 
