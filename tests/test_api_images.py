@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import openai
 import pytest
+from django.urls import reverse
 from PIL import Image, ImageStat
 
 from playground.accounts.models import LedgerEntry
@@ -263,6 +264,23 @@ def test_async_mode_shows_a_queued_generation(client, settings):
     status = client.get(f"/generations/{generation_id}", cast_to=httpx.Response).json()
     assert status["status"] == "queued"
     assert "data" not in status
+
+
+def test_async_mode_shows_a_generation_its_user_cancelled(client, user, settings):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    raw = client.images.with_raw_response.generate(
+        model="qwen-image", prompt="later", extra_headers={"Prefer": "respond-async"}
+    )
+    generation_id = json.loads(raw.http_response.text)["id"]
+
+    factories.signed_in_client(user).post(
+        reverse("studio:generation-cancel", args=[generation_id]), headers=factories.HTMX
+    )
+
+    status = client.get(f"/generations/{generation_id}", cast_to=httpx.Response).json()
+    assert status["status"] == "cancelled"
+    assert status["error"]["code"] == "generation_cancelled"
+    assert status["cost"] == "0.00"
 
 
 def test_generations_of_other_users_are_404(client, live_server):

@@ -19,7 +19,9 @@ ERROR_STATUSES = {
     "404": "Unknown model or generation.",
     "405": "Wrong HTTP method.",
     "413": "An upload or the request is too large.",
-    "422": "The Idempotency-Key was used before with other parameters.",
+    "422": "The Idempotency-Key was used before with other parameters; "
+    "`generation_cancelled`: the generation was cancelled by its owner while the call waited "
+    "(`X-Generation-Id` names it, `x-should-retry: false`; nothing is charged).",
     "429": "Rate limited; see `Retry-After`.",
     "502": "Every provider failed; all credits were released.",
     "503": "No provider can serve the model right now, or the service is briefly unavailable; "

@@ -195,7 +195,8 @@ async def _run(
 ) -> HttpResponse:
     """Create (or find, for a repeated Idempotency-Key) the generation, then answer: at once
     with 202 under `Prefer: respond-async`, as events while it runs for `stream`, else when it
-    is done. Whatever is refused before it starts is refused with a status and the envelope."""
+    is done. Whatever is refused before it starts is refused with a status and the envelope;
+    a generation that ended without images, also with its id."""
     respond_async = "respond-async" in request.headers.get("Prefer", "")
     if respond_async and generation_request.stream:
         raise InvalidRequest(
@@ -234,11 +235,15 @@ async def _run(
         generation = await selectors.generation_await_finished(pk=generation.pk)
         remaining = None
     if generation.status != Generation.Status.SUCCEEDED:
-        raise generation_error(
-            code=generation.error_code,
-            message=generation.error_message,
-            param=generation.error_param,
+        response = error_response(
+            generation_error(
+                code=generation.error_code,
+                message=generation.error_message,
+                param=generation.error_param,
+            )
         )
+        response["X-Generation-Id"] = str(generation.pk)
+        return response
     response = JsonResponse(await images_body(generation))
     return await _with_credit_headers(response, generation, remaining)
 
