@@ -19,10 +19,11 @@ from playground.catalog.models import ordered_tiers, parse_pixels
 
 from .errors import InvalidRequest
 
-_PIXELS = re.compile(r"^\s*(\d{1,6})\s*[xX*×]\s*(\d{1,6})\s*$")
-_RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$")
-_K_TIER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[kK]\s*$")
-_MP_TIER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:mp|MP)?\s*$")
+# ASCII digits only: `\d` would take any Unicode digit (`playground.numbers`).
+_PIXELS = re.compile(r"^\s*(\d{1,6})\s*[xX*×]\s*(\d{1,6})\s*$", re.ASCII)
+_RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$", re.ASCII)
+_K_TIER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[kK]\s*$", re.ASCII)
+_MP_TIER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:mp|MP)?\s*$", re.ASCII)
 
 
 def resolve_size(

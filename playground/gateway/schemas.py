@@ -1,7 +1,8 @@
 """JSON and form input of `/v1/`, parsed into one frozen `GenerationRequest` or an `InvalidRequest`.
 
 Multipart forms send every value as a string, so numbers and booleans are also accepted in their
-string form. Parameters this module does not know are kept in `extra` and passed to the provider.
+string form, numbers in ASCII digits only (`playground.numbers`). Parameters this module does
+not know are kept in `extra` and passed to the provider.
 """
 
 import hashlib
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
 from playground.catalog.models import Mode
+from playground.numbers import parse_float, parse_int
 
 from . import images
 from .errors import InvalidRequest, PayloadTooLarge
@@ -262,12 +264,11 @@ def _from_form(text: Any) -> Any:
         return [_from_form(item) for item in text]
     if text in ("true", "false"):
         return text == "true"
-    for kind in (int, float):
+    for parse in (parse_int, parse_float):
         try:
-            number = kind(text)
+            return parse(text)
         except ValueError:
             continue
-        return number if math.isfinite(number) else text
     return text
 
 
@@ -310,9 +311,11 @@ def _number(value: Any, param: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise InvalidRequest(f"'{param}' must be a number.", param=param)
     try:
-        number = float(value)
+        number = parse_float(value) if isinstance(value, str) else float(value)
     except ValueError:
-        raise InvalidRequest(f"'{param}' must be a number.", param=param) from None
+        raise InvalidRequest(
+            f"'{param}' must be a number, written with the digits 0-9.", param=param
+        ) from None
     if not (math.isfinite(number) and low <= number <= high):
         raise InvalidRequest(f"'{param}' must be between {low:g} and {high:g}.", param=param)
     return number
@@ -350,9 +353,11 @@ def _integer(value: Any, param: str, low: int, high: int, *, default: int | None
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InvalidRequest(f"'{param}' must be an integer.", param=param)
     try:
-        number = int(value)
+        number = parse_int(value) if isinstance(value, str) else value
     except ValueError:
-        raise InvalidRequest(f"'{param}' must be an integer.", param=param) from None
+        raise InvalidRequest(
+            f"'{param}' must be an integer, written with the digits 0-9.", param=param
+        ) from None
     if not low <= number <= high:
         raise InvalidRequest(f"'{param}' must be between {low} and {high}.", param=param)
     return number
