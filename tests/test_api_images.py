@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -313,3 +314,50 @@ def test_openapi_document_describes_the_endpoints(live_server):
     assert {"/images/generations", "/images/edits", "/models", "/generations/{id}"} <= set(
         document["paths"]
     )
+
+
+SHAPES = [
+    ("size", "256x256", True),
+    ("size", " 16:9 ", True),
+    ("size", "AUTO", True),
+    ("size", "\uff12\uff15\uff16x\uff12\uff15\uff16", False),  # fullwidth digits
+    ("size", "big", False),
+    ("aspect_ratio", "3:2", True),
+    ("aspect_ratio", "\u0663:\u0662", False),  # Arabic-Indic digits
+    ("resolution", "0.25", True),
+    ("resolution", "0.5k", True),
+    ("resolution", "\u0661K", False),
+]
+
+
+@pytest.mark.parametrize(("param", "value", "taken"), SHAPES)
+def test_the_openapi_document_takes_the_shapes_the_server_takes(
+    live_server, api_key, param, value, taken
+):
+    """The document's size, aspect_ratio and resolution patterns, read as a JSON Schema
+    validator reads them, agree with the server."""
+    with factories.api_client(live_server.url, api_key, timeout=30) as api:
+        document = api.get("/openapi.json").json()
+        response = api.post(
+            "/images/generations", json={"model": "qwen-image", "prompt": "x", param: value}
+        )
+    schema = document["components"]["schemas"]["GenerationRequest"]["properties"][param]
+
+    assert bool(re.search(schema["pattern"], value)) is taken
+    assert (response.status_code == 200) is taken, response.text
+    if not taken:
+        assert response.json()["error"]["param"] == param
+
+
+def test_the_openapi_document_says_an_edit_needs_an_image(client):
+    schemas = client.get("/openapi.json", cast_to=httpx.Response).json()["components"]["schemas"]
+
+    assert schemas["EditForm"]["properties"]["image"]["minItems"] == 1
+    assert schemas["EditJson"]["properties"]["image"]["oneOf"][1]["minItems"] == 1
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.post(
+            "/images/edits",
+            body={"model": "qwen-image-edit", "prompt": "x", "image": []},
+            cast_to=httpx.Response,
+        )
+    assert refused.value.body["param"] == "image"

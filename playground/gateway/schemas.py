@@ -22,6 +22,8 @@ from .errors import InvalidRequest, PayloadTooLarge
 
 DEFAULT_MODEL = "qwen-image"
 MAX_PROMPT_CHARS = 8000
+MAX_MODEL_CHARS = 200
+MAX_SHAPE_CHARS = 40  # size, aspect_ratio, resolution
 MAX_N = 10
 MAX_SEED = 2**32 - 1
 RESPONSE_FORMATS = ("url", "b64_json")
@@ -162,13 +164,18 @@ def parse_generation_request(
         raise InvalidRequest("Send one mask: a file or a URL, not both.", param="mask")
     known = {
         "mode": mode,
-        "model": _text(values.pop("model", None), "model", max_length=200) or DEFAULT_MODEL,
+        "model": _text(values.pop("model", None), "model", max_length=MAX_MODEL_CHARS)
+        or DEFAULT_MODEL,
         "prompt": _prompt(values.pop("prompt", None)),
         "negative_prompt": _text(values.pop("negative_prompt", None), "negative_prompt") or "",
         "n": _integer(values.pop("n", None), "n", 1, MAX_N, default=1),
-        "size": _text(values.pop("size", None), "size", max_length=40),
-        "aspect_ratio": _text(values.pop("aspect_ratio", None), "aspect_ratio", max_length=40),
-        "resolution": _text(values.pop("resolution", None), "resolution", max_length=40),
+        "size": _text(values.pop("size", None), "size", max_length=MAX_SHAPE_CHARS),
+        "aspect_ratio": _text(
+            values.pop("aspect_ratio", None), "aspect_ratio", max_length=MAX_SHAPE_CHARS
+        ),
+        "resolution": _text(
+            values.pop("resolution", None), "resolution", max_length=MAX_SHAPE_CHARS
+        ),
         "seed": _integer(values.pop("seed", None), "seed", 0, MAX_SEED, default=None),
         "response_format": _choice(
             values.pop("response_format", None), "response_format", RESPONSE_FORMATS, "url"
