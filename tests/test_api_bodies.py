@@ -150,9 +150,35 @@ def test_generations_take_no_multipart_form(api):
     assert "not multipart/form-data" in response.json()["error"]["message"]
 
 
-def test_a_json_body_without_a_content_type_is_read_as_json(api):
+JSON = '{"model": "qwen-image", "prompt": "x \u00e9", "size": "256x256"}'
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "message"),
+    [
+        (None, JSON.encode(), "takes a JSON body (Content-Type: application/json), not a body "),
+        ("text/plain", JSON.encode(), "not text/plain"),
+        ("application/json; charset=utf-16", JSON.encode("utf-16"), "must be UTF-8"),
+        ("application/json; charset=latin-1", JSON.encode("latin-1"), "not latin-1"),
+        ("application/json", JSON.encode("utf-16"), "not valid JSON in UTF-8"),
+        ("application/json", JSON.encode("utf-8-sig"), "not valid JSON in UTF-8"),
+    ],
+    ids=["no type", "text", "utf-16 declared", "latin-1 declared", "utf-16 body", "bom"],
+)
+def test_a_json_body_must_be_declared_json_in_utf8(api, content_type, body, message):
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = api.post("/images/generations", content=body, headers=headers)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert message in response.json()["error"]["message"]
+    assert not Generation.objects.exists()
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=UTF-8"])
+def test_json_in_utf8_is_read(api, content_type):
     response = api.post(
-        "/images/generations", content=b'{"model": "qwen-image", "prompt": "x", "size": "256x256"}'
+        "/images/generations", content=JSON.encode(), headers={"Content-Type": content_type}
     )
 
     assert response.status_code == 200, response.text

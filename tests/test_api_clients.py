@@ -9,10 +9,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from django.urls import reverse
 from PIL import Image
 
 from playground.gateway.models import Generation
@@ -34,13 +36,15 @@ CLIENTS = {
 
 @pytest.fixture(params=CLIENTS.values(), ids=CLIENTS.keys())
 def run(request, asgi_server, api_key, tmp_path):
-    """`run(case)`: the summary the client prints for one case of its script."""
+    """`run(case)`: the summary the client prints for one case of its script;
+    `run(case, meanwhile=f)` calls `f()` while the client runs."""
     command, environment = request.param
     image = tmp_path / "source.png"
     image.write_bytes(factories.png_bytes(200, 100))
 
-    def run_case(case: str) -> dict:
-        result = subprocess.run(
+    def run_case(case: str, *, meanwhile: Callable[[], None] | None = None) -> dict:
+        """With `meanwhile`, that is done while the client runs."""
+        client = subprocess.Popen(
             [*command, case],
             env={
                 "PATH": os.environ["PATH"],
@@ -49,13 +53,18 @@ def run(request, asgi_server, api_key, tmp_path):
                 "IMAGE": str(image),
                 **environment,
             },
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=120,
-            check=False,
         )
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)
+        try:
+            if meanwhile is not None:
+                meanwhile()
+            stdout, stderr = client.communicate(timeout=120)
+        finally:
+            client.kill()
+        assert client.returncode == 0, stderr
+        return json.loads(stdout)
 
     return run_case
 
@@ -94,6 +103,37 @@ def test_a_failure_mid_stream_raises_in_the_client(run, fal):
     assert failure["error"] == "APIError"
     assert failure["code"] == "provider_rejected"
     assert "the GPU caught fire" in failure["message"]
+
+
+def test_a_call_its_user_cancels_raises_once_and_is_not_retried(run, user, fal):
+    """Cancelled from the playground while the API call waits: the client, with its default
+    retries, raises once; no second request, one generation, nothing charged."""
+    fal.hold_jobs()
+    cancelled = []
+
+    def cancel_from_the_playground():
+        fal.wait_for(lambda: fal.requests_to("status"), timeout=30)
+        generation = Generation.objects.get(user=user)
+        factories.signed_in_client(user).post(
+            reverse("studio:generation-cancel", args=[generation.pk]), headers=factories.HTMX
+        )
+        cancelled.append(factories.wait_until_finished(generation))
+        fal.release_jobs()  # a retry would now be served, and charged
+
+    summary = run("cancelled", meanwhile=cancel_from_the_playground)
+
+    assert cancelled[0].status == Generation.Status.CANCELLED
+    assert summary == {
+        "error": "UnprocessableEntityError",
+        "status": 422,
+        "code": "generation_cancelled",
+        "param": None,
+        "generation": str(cancelled[0].pk),
+        "should_retry": "false",
+    }
+    assert Generation.objects.filter(user=user).count() == 1
+    assert len(fal.requests_to("submit")) == 1
+    assert factories.balance_micros(user) == 1_000_000 == factories.ledger_sum_micros(user)
 
 
 def test_errors(run):

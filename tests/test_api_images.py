@@ -3,10 +3,12 @@
 import base64
 import io
 import json
+import re
 
 import httpx
 import openai
 import pytest
+from django.urls import reverse
 from PIL import Image, ImageStat
 
 from playground.accounts.models import LedgerEntry
@@ -241,6 +243,23 @@ def test_async_mode_shows_a_queued_generation(client, settings):
     assert "data" not in status
 
 
+def test_async_mode_shows_a_generation_its_user_cancelled(client, user, settings):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    raw = client.images.with_raw_response.generate(
+        model="qwen-image", prompt="later", extra_headers={"Prefer": "respond-async"}
+    )
+    generation_id = json.loads(raw.http_response.text)["id"]
+
+    factories.signed_in_client(user).post(
+        reverse("studio:generation-cancel", args=[generation_id]), headers=factories.HTMX
+    )
+
+    status = client.get(f"/generations/{generation_id}", cast_to=httpx.Response).json()
+    assert status["status"] == "cancelled"
+    assert status["error"]["code"] == "generation_cancelled"
+    assert status["cost"] == "0.00"
+
+
 def test_generations_of_other_users_are_404(client, live_server):
     other = factories.user_with_account()
     other_client = openai.OpenAI(
@@ -271,3 +290,50 @@ def test_openapi_document_describes_the_endpoints(live_server):
     assert {"/images/generations", "/images/edits", "/models", "/generations/{id}"} <= set(
         document["paths"]
     )
+
+
+SHAPES = [
+    ("size", "256x256", True),
+    ("size", " 16:9 ", True),
+    ("size", "AUTO", True),
+    ("size", "\uff12\uff15\uff16x\uff12\uff15\uff16", False),  # fullwidth digits
+    ("size", "big", False),
+    ("aspect_ratio", "3:2", True),
+    ("aspect_ratio", "\u0663:\u0662", False),  # Arabic-Indic digits
+    ("resolution", "0.25", True),
+    ("resolution", "0.5k", True),
+    ("resolution", "\u0661K", False),
+]
+
+
+@pytest.mark.parametrize(("param", "value", "taken"), SHAPES)
+def test_the_openapi_document_takes_the_shapes_the_server_takes(
+    live_server, api_key, param, value, taken
+):
+    """The document's size, aspect_ratio and resolution patterns, read as a JSON Schema
+    validator reads them, agree with the server."""
+    with factories.api_client(live_server.url, api_key, timeout=30) as api:
+        document = api.get("/openapi.json").json()
+        response = api.post(
+            "/images/generations", json={"model": "qwen-image", "prompt": "x", param: value}
+        )
+    schema = document["components"]["schemas"]["GenerationRequest"]["properties"][param]
+
+    assert bool(re.search(schema["pattern"], value)) is taken
+    assert (response.status_code == 200) is taken, response.text
+    if not taken:
+        assert response.json()["error"]["param"] == param
+
+
+def test_the_openapi_document_says_an_edit_needs_an_image(client):
+    schemas = client.get("/openapi.json", cast_to=httpx.Response).json()["components"]["schemas"]
+
+    assert schemas["EditForm"]["properties"]["image"]["minItems"] == 1
+    assert schemas["EditJson"]["properties"]["image"]["oneOf"][1]["minItems"] == 1
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.post(
+            "/images/edits",
+            body={"model": "qwen-image-edit", "prompt": "x", "image": []},
+            cast_to=httpx.Response,
+        )
+    assert refused.value.body["param"] == "image"

@@ -7,6 +7,7 @@ import json
 import httpx
 import openai
 import pytest
+from django.urls import reverse
 from PIL import Image
 
 from playground.gateway.models import Generation
@@ -229,6 +230,27 @@ def test_a_caller_that_leaves_while_the_job_is_being_submitted_still_stops_it_up
     fal_only.wait_for(lambda: fal_only.requests_to("cancel"), timeout=10)
     generation = factories.wait_until_finished(Generation.objects.get())
     assert generation.status == Generation.Status.CANCELLED
+    assert factories.balance_micros(user) == 1_000_000 == factories.ledger_sum_micros(user)
+
+
+def test_a_stream_its_user_cancels_ends_with_a_cancelled_error_event(
+    asgi_server, api_key, user, fal_only
+):
+    fal_only.hold_jobs()
+    with streaming(asgi_server, api_key) as response:
+        lines = response.iter_lines()
+        assert next(lines) == ": keep-alive"
+        fal_only.wait_for(lambda: fal_only.requests_to("status"))
+        generation = Generation.objects.get()
+        factories.signed_in_client(user).post(
+            reverse("studio:generation-cancel", args=[generation.pk]), headers=factories.HTMX
+        )
+        events = sse("\n".join(lines))
+
+    assert response.headers["X-Generation-Id"] == str(generation.pk)
+    assert [kind for kind, _ in events] == ["error"]
+    assert events[0][1]["error"]["code"] == "generation_cancelled"
+    assert Generation.objects.get().status == Generation.Status.CANCELLED
     assert factories.balance_micros(user) == 1_000_000 == factories.ledger_sum_micros(user)
 
 

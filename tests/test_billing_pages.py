@@ -69,6 +69,7 @@ def test_with_stripe_keys_the_page_loads_stripe_js_and_lets_it_in(signed_in, str
         ("other", "500.01", "Between $5.00 and $500.00."),
         ("other", "", "Enter an amount."),
         ("other", "7.123", "Ensure that there are no more than 2 decimal places."),
+        ("other", "\u0662\u0665", "Enter a number."),  # 25 in Arabic-Indic digits
         ("13", "", "Select a valid choice."),
     ],
 )

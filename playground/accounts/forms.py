@@ -6,6 +6,8 @@ from django import forms
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from playground import numbers
+
 from .models import LedgerKind, RedeemBatch
 from .money import usd_to_micros
 
@@ -21,7 +23,7 @@ class LoginForm(AllauthLoginForm):
         self.fields["login"].label = "Username or email"
 
 
-class DollarsField(forms.DecimalField):
+class DollarsField(numbers.DecimalField):
     """Dollars with at most cents, cleaned to integer micro-dollars."""
 
     def __init__(self, **kwargs):
@@ -96,7 +98,7 @@ class RedeemBatchForm(forms.ModelForm):
     """The admin's form for a new batch of codes."""
 
     amount = DollarsField(min_value=Decimal("0.01"), label="Each code is worth (USD)")
-    count = forms.IntegerField(min_value=1, max_value=10_000, label="Number of codes")
+    count = numbers.IntegerField(min_value=1, max_value=10_000, label="Number of codes")
 
     class Meta:
         model = RedeemBatch

@@ -3,6 +3,7 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 
+from playground import numbers
 from playground.accounts.forms import DollarsField
 from playground.accounts.money import format_usd, usd_to_micros
 
@@ -22,7 +23,7 @@ class TopUpForm(forms.Form):
     """An amount to pay by card: one of the presets, or another within the site's bounds."""
 
     amount = forms.ChoiceField(widget=forms.RadioSelect, label="Amount")
-    other = forms.DecimalField(
+    other = numbers.DecimalField(
         required=False,
         max_digits=9,
         decimal_places=2,

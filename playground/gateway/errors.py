@@ -23,6 +23,7 @@ from playground.ratelimit import RateLimitExceeded, with_retry_after
 
 PROVIDER_REJECTED = "provider_rejected"
 FLAGGED = "moderation_blocked"  # OpenAI's code when its safety system refuses
+CANCELLED = "generation_cancelled"  # the code a generation its user stopped ends with
 DATABASE_UNAVAILABLE = (
     "The service is briefly unavailable; retry shortly. A retry with the same Idempotency-Key "
     "is charged at most once."
@@ -35,6 +36,7 @@ class GatewayError(Exception):
     type = "server_error"
     code: str | None = None
     retry_after: int | None = None  # seconds, for the Retry-After header
+    should_retry: bool | None = None  # for the x-should-retry header the OpenAI SDKs obey
 
     def __init__(
         self,
@@ -104,6 +106,16 @@ class IdempotencyMismatch(GatewayError):
     status = 422
     type = "invalid_request_error"
     code = "idempotency_key_reused"
+
+
+class GenerationCancelled(GatewayError):
+    """The generation the call waited for was stopped by its user (from the playground). A
+    status and a header the SDKs do not retry on: a retry would run, and charge, it again."""
+
+    status = 422
+    type = "invalid_request_error"
+    code = CANCELLED
+    should_retry = False
 
 
 class PayloadTooLarge(GatewayError):
@@ -177,7 +189,12 @@ def as_gateway_error(exc: Exception) -> GatewayError:
 
 def generation_error(*, code: str, message: str, param: str = "") -> GatewayError:
     """The error to answer for a generation that ended without images, as it was recorded:
-    the providers' refusal of the input is the caller's to mend, the rest is upstream's."""
+    the providers' refusal of the input is the caller's to mend, a cancel its user's, the rest
+    is upstream's."""
+    if code == CANCELLED:
+        return GenerationCancelled(
+            "The generation was cancelled by its owner before it finished; nothing was charged."
+        )
     if code in (PROVIDER_REJECTED, FLAGGED):
         return InvalidRequest(message, code=code, param=param or None)
     return UpstreamFailed(message)
@@ -189,4 +206,6 @@ def error_response(exc: Exception) -> JsonResponse:
     response = JsonResponse(error.envelope(), status=error.status)
     if isinstance(error, MethodNotAllowed):
         response["Allow"] = ", ".join(error.allowed)
+    if error.should_retry is not None:
+        response["x-should-retry"] = str(error.should_retry).lower()
     return with_retry_after(response, error.retry_after)

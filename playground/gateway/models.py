@@ -7,6 +7,8 @@ from django.db.models import Q
 from playground.catalog.models import ImageModel, Mode
 from playground.providers.demo import DemoProvider
 
+from .errors import CANCELLED
+
 
 class GenerationSource(models.TextChoices):
     API = "api", "API"
@@ -95,6 +97,16 @@ class Generation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id} {self.status} {self.id}"
+
+    @staticmethod
+    def cancelled() -> dict:
+        """The fields of a generation that ends cancelled (with its end time): the code the API
+        answers it with (`errors.generation_error`), the note the pages show."""
+        return {
+            "status": GenerationStatus.CANCELLED,
+            "error_code": CANCELLED,
+            "error_message": "Cancelled.",
+        }
 
     @property
     def is_finished(self) -> bool:

@@ -19,10 +19,17 @@ from playground.catalog.models import ordered_tiers, parse_pixels
 
 from .errors import InvalidRequest
 
-_PIXELS = re.compile(r"^\s*(\d{1,6})\s*[xX*×]\s*(\d{1,6})\s*$")
-_RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$")
-_K_TIER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[kK]\s*$")
-_MP_TIER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:mp|MP)?\s*$")
+# ASCII digits only (`playground.numbers`): `[0-9]`, as `\d` takes any Unicode digit in
+# Python. The same patterns describe the parameters in /v1/openapi.json (`openapi.py`), where
+# ECMA-262 reads them alike (but for `\s`, which takes Unicode spaces there).
+_DECIMAL = r"[0-9]+(?:\.[0-9]+)?"
+PIXELS = r"\s*([0-9]{1,6})\s*[xX*×]\s*([0-9]{1,6})\s*"
+RATIO = rf"\s*({_DECIMAL})\s*:\s*({_DECIMAL})\s*"
+K_TIER = rf"\s*({_DECIMAL})\s*[kK]\s*"
+MP_TIER = rf"\s*({_DECIMAL})\s*(?:mp|MP)?\s*"
+_PIXELS, _RATIO, _K_TIER, _MP_TIER = (
+    re.compile(f"^{pattern}$", re.ASCII) for pattern in (PIXELS, RATIO, K_TIER, MP_TIER)
+)
 
 
 def resolve_size(

@@ -1,11 +1,17 @@
 """The OpenAPI 3.1 document of `/v1/`, served at `/v1/openapi.json`."""
 
+from django.conf import settings
+
+from .normalize import K_TIER, MP_TIER, PIXELS, RATIO
 from .schemas import (
     CHOICES,
+    MAX_MODEL_CHARS,
     MAX_N,
     MAX_PARTIAL_IMAGES,
     MAX_PROMPT_CHARS,
     MAX_SEED,
+    MAX_SHAPE_CHARS,
+    MAX_URL_CHARS,
     OUTPUT_FORMATS,
     RESPONSE_FORMATS,
 )
@@ -19,12 +25,21 @@ ERROR_STATUSES = {
     "404": "Unknown model or generation.",
     "405": "Wrong HTTP method; `Allow` lists the ones the path takes.",
     "413": "An upload or the request is too large.",
-    "422": "The Idempotency-Key was used before with other parameters.",
+    "422": "The Idempotency-Key was used before with other parameters; "
+    "`generation_cancelled`: the generation was cancelled by its owner while the call waited "
+    "(`X-Generation-Id` names it, `x-should-retry: false`; nothing is charged).",
     "429": "Rate limited; see `Retry-After`.",
     "502": "Every provider failed; all credits were released.",
     "503": "No provider can serve the model right now, or the service is briefly unavailable; "
     "see `Retry-After`.",
 }
+
+# What `normalize` reads; an empty value is as good as none.
+SIZE_PATTERN = f"^(?:{PIXELS}|{RATIO}|\\s*[aA][uU][tT][oO]\\s*)?$"
+RATIO_PATTERN = f"^(?:{RATIO})?$"
+RESOLUTION_PATTERN = f"^(?:{K_TIER}|{MP_TIER})?$"
+# An input image named by URL (`schemas._image_url`).
+IMAGE_URL = {"type": "string", "pattern": "^(https?://|data:image/)"}
 
 PER_MODEL_RANGE = (
     "Each model takes the range of its providers (its page lists them); outside it, 400. "
@@ -39,23 +54,35 @@ MASK = (
 _COMMON_PARAMETERS = {
     "model": {
         "type": "string",
+        "maxLength": MAX_MODEL_CHARS,
         "default": "qwen-image",
         "description": "A model id from GET /v1/models.",
     },
-    "prompt": {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT_CHARS},
+    "prompt": {
+        "type": "string",
+        "maxLength": MAX_PROMPT_CHARS,
+        "pattern": "\\S",
+        "description": "Required, and not only white space.",
+    },
     "negative_prompt": {"type": "string", "maxLength": MAX_PROMPT_CHARS},
     "n": {"type": "integer", "minimum": 1, "maximum": MAX_N, "default": 1},
     "size": {
         "type": "string",
+        "maxLength": MAX_SHAPE_CHARS,
+        "pattern": SIZE_PATTERN,
         "description": "'WxH' pixels (always wins) or 'W:H' (same as aspect_ratio), or 'auto'.",
         "examples": ["1024x1024", "16:9"],
     },
     "aspect_ratio": {
         "type": "string",
+        "maxLength": MAX_SHAPE_CHARS,
+        "pattern": RATIO_PATTERN,
         "description": "Any 'W:H'; mapped to the nearest ratio the model supports.",
     },
     "resolution": {
         "type": "string",
+        "maxLength": MAX_SHAPE_CHARS,
+        "pattern": RESOLUTION_PATTERN,
         "description": "A tier ('0.5K', '1K', '2K', '4K') or megapixels ('0.25', '1').",
     },
     "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
@@ -73,6 +100,8 @@ _COMMON_PARAMETERS = {
     "webhook_url": {
         "type": "string",
         "format": "uri",
+        "pattern": "^https?://",
+        "maxLength": MAX_URL_CHARS,
         "description": (
             "With `Prefer: respond-async`, POSTed the generation's status when it ends, signed"
             " as Standard Webhooks says, and retried on failure. Must resolve to public"
@@ -284,12 +313,16 @@ def document(*, server_url: str) -> dict:
                 },
                 "EditForm": {
                     "type": "object",
+                    "description": "Numbers are sent as text, in the digits 0-9 only; booleans "
+                    "as `true` or `false`.",
                     "required": ["prompt", "image"],
                     "properties": _COMMON_PARAMETERS
                     | {
                         "image": {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
+                            "minItems": 1,
+                            "maxItems": settings.MAX_INPUT_IMAGES,
                             "description": "PNG, JPEG or WebP; repeat `image` or use `image[]`.",
                         },
                         "mask": {"type": "string", "format": "binary", "description": MASK},
@@ -303,15 +336,18 @@ def document(*, server_url: str) -> dict:
                     | {
                         "image": {
                             "oneOf": [
-                                {"type": "string"},
-                                {"type": "array", "items": {"type": "string"}},
+                                IMAGE_URL,
+                                {
+                                    "type": "array",
+                                    "items": IMAGE_URL,
+                                    "minItems": 1,
+                                    "maxItems": settings.MAX_INPUT_IMAGES,
+                                },
                             ],
                             "description": "http(s) URLs or data:image/... URIs.",
                         },
-                        "mask": {
-                            "type": "string",
-                            "description": f"An http(s) URL or a data:image/png URI. {MASK}",
-                        },
+                        "mask": IMAGE_URL
+                        | {"description": f"An http(s) URL or a data:image/png URI. {MASK}"},
                     },
                     "additionalProperties": True,
                 },

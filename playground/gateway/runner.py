@@ -463,7 +463,7 @@ def _generation_finish(
     running = Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING)
     if fields is None or not running.update(**fields):  # asked to stop, meanwhile or by this run
         Generation.objects.filter(pk=generation.pk, status__in=Generation.UNDER_WAY).update(
-            **ended, status=Generation.Status.CANCELLED, error_message="Cancelled."
+            **ended, **Generation.cancelled()
         )
         transaction.on_commit(lambda: images.delete([item.name for item in stored]))
         balance_micros = credits_settle(generation_id=generation.pk, cost_micros=0)

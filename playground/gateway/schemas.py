@@ -1,7 +1,8 @@
 """JSON and form input of `/v1/`, parsed into one frozen `GenerationRequest` or an `InvalidRequest`.
 
 Multipart forms send every value as a string, so numbers and booleans are also accepted in their
-string form. Parameters this module does not know are kept in `extra` and passed to the provider.
+string form, numbers in ASCII digits only (`playground.numbers`). Parameters this module does
+not know are kept in `extra` and passed to the provider.
 """
 
 import hashlib
@@ -14,12 +15,15 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
 from playground.catalog.models import Mode
+from playground.numbers import parse_float, parse_int
 
 from . import images
 from .errors import InvalidRequest, PayloadTooLarge
 
 DEFAULT_MODEL = "qwen-image"
 MAX_PROMPT_CHARS = 8000
+MAX_MODEL_CHARS = 200
+MAX_SHAPE_CHARS = 40  # size, aspect_ratio, resolution
 MAX_N = 10
 MAX_SEED = 2**32 - 1
 RESPONSE_FORMATS = ("url", "b64_json")
@@ -160,13 +164,18 @@ def parse_generation_request(
         raise InvalidRequest("Send one mask: a file or a URL, not both.", param="mask")
     known = {
         "mode": mode,
-        "model": _text(values.pop("model", None), "model", max_length=200) or DEFAULT_MODEL,
+        "model": _text(values.pop("model", None), "model", max_length=MAX_MODEL_CHARS)
+        or DEFAULT_MODEL,
         "prompt": _prompt(values.pop("prompt", None)),
         "negative_prompt": _text(values.pop("negative_prompt", None), "negative_prompt") or "",
         "n": _integer(values.pop("n", None), "n", 1, MAX_N, default=1),
-        "size": _text(values.pop("size", None), "size", max_length=40),
-        "aspect_ratio": _text(values.pop("aspect_ratio", None), "aspect_ratio", max_length=40),
-        "resolution": _text(values.pop("resolution", None), "resolution", max_length=40),
+        "size": _text(values.pop("size", None), "size", max_length=MAX_SHAPE_CHARS),
+        "aspect_ratio": _text(
+            values.pop("aspect_ratio", None), "aspect_ratio", max_length=MAX_SHAPE_CHARS
+        ),
+        "resolution": _text(
+            values.pop("resolution", None), "resolution", max_length=MAX_SHAPE_CHARS
+        ),
         "seed": _integer(values.pop("seed", None), "seed", 0, MAX_SEED, default=None),
         "response_format": _choice(
             values.pop("response_format", None), "response_format", RESPONSE_FORMATS, "url"
@@ -262,12 +271,11 @@ def _from_form(text: Any) -> Any:
         return [_from_form(item) for item in text]
     if text in ("true", "false"):
         return text == "true"
-    for kind in (int, float):
+    for parse in (parse_int, parse_float):
         try:
-            number = kind(text)
+            return parse(text)
         except ValueError:
             continue
-        return number if math.isfinite(number) else text
     return text
 
 
@@ -310,9 +318,11 @@ def _number(value: Any, param: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise InvalidRequest(f"'{param}' must be a number.", param=param)
     try:
-        number = float(value)
+        number = parse_float(value) if isinstance(value, str) else float(value)
     except ValueError:
-        raise InvalidRequest(f"'{param}' must be a number.", param=param) from None
+        raise InvalidRequest(
+            f"'{param}' must be a number, written with the digits 0-9.", param=param
+        ) from None
     if not (math.isfinite(number) and low <= number <= high):
         raise InvalidRequest(f"'{param}' must be between {low:g} and {high:g}.", param=param)
     return number
@@ -350,9 +360,11 @@ def _integer(value: Any, param: str, low: int, high: int, *, default: int | None
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InvalidRequest(f"'{param}' must be an integer.", param=param)
     try:
-        number = int(value)
+        number = parse_int(value) if isinstance(value, str) else value
     except ValueError:
-        raise InvalidRequest(f"'{param}' must be an integer.", param=param) from None
+        raise InvalidRequest(
+            f"'{param}' must be an integer, written with the digits 0-9.", param=param
+        ) from None
     if not low <= number <= high:
         raise InvalidRequest(f"'{param}' must be between {low} and {high}.", param=param)
     return number

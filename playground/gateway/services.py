@@ -263,9 +263,7 @@ def generation_cancel(*, generation: Generation) -> bool:
     hold released; a running one becomes cancelling, and its worker stops the upstream jobs,
     ends it and releases the hold."""
     queued = Generation.objects.filter(pk=generation.pk, status=Generation.Status.QUEUED)
-    if queued.update(
-        status=Generation.Status.CANCELLED, error_message="Cancelled.", finished_at=timezone.now()
-    ):
+    if queued.update(**Generation.cancelled(), finished_at=timezone.now()):
         credits_settle(generation_id=generation.pk, cost_micros=0)
         return True
     running = Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING)
@@ -302,7 +300,7 @@ def generation_sweep_stale(*, older_than: timedelta = STALE_AFTER) -> tuple[list
     released = credits_release_stale(held_before=now - older_than, keep=list(alive))
     abandoned = Generation.objects.filter(ledger_entries__kind=LedgerEntry.Kind.RELEASE)
     abandoned.filter(status=Generation.Status.CANCELLING).update(
-        status=Generation.Status.CANCELLED, error_message="Cancelled.", finished_at=now
+        **Generation.cancelled(), finished_at=now
     )
     abandoned.filter(status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING]).update(
         status=Generation.Status.FAILED,

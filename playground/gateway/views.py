@@ -164,20 +164,24 @@ def _parsed_form(request: HttpRequest) -> HttpRequest:
 
 
 def _json_body(request: HttpRequest, *, takes: str):
-    """The body as JSON, when it is declared JSON or not declared at all; of another type, a
-    400 that says what the endpoint `takes`."""
-    if request.content_type not in ("application/json", ""):
-        raise InvalidRequest(
-            f"{request.method} {request.path} takes {takes}, not {request.content_type}."
-        )
+    """The body as JSON, declared `application/json` and in UTF-8 (RFC 8259 defines no charset
+    parameter: one that says utf-8 is let by); of another type, or none, a 400 that says what
+    the endpoint `takes`."""
+    if request.content_type != "application/json":
+        declared = request.content_type or "a body with no Content-Type"
+        raise InvalidRequest(f"{request.method} {request.path} takes {takes}, not {declared}.")
+    charset = request.content_params.get("charset", "utf-8")
+    if charset.lower() != "utf-8":
+        raise InvalidRequest(f"A JSON body must be UTF-8 (RFC 8259), not {charset}.")
     _check_length(request)
     try:
-        return json.loads(request.body or b"null")
+        return json.loads((request.body or b"null").decode())
     except RequestDataTooBig:
         raise PayloadTooLarge("The request is too large.") from None
-    except (ValueError, RecursionError):  # bad JSON or encoding, huge numbers, deep nesting
+    except (ValueError, RecursionError):  # bad JSON or UTF-8, huge numbers, deep nesting
         raise InvalidRequest(
-            "The request body is not valid JSON (or nests too deep, or holds too long a number)."
+            "The request body is not valid JSON in UTF-8 (or nests too deep, or holds too long "
+            "a number)."
         ) from None
 
 
@@ -203,7 +207,8 @@ async def _run(
 ) -> HttpResponse:
     """Create (or find, for a repeated Idempotency-Key) the generation, then answer: at once
     with 202 under `Prefer: respond-async`, as events while it runs for `stream`, else when it
-    is done. Whatever is refused before it starts is refused with a status and the envelope."""
+    is done. Whatever is refused before it starts is refused with a status and the envelope;
+    a generation that ended without images, also with its id."""
     respond_async = "respond-async" in request.headers.get("Prefer", "")
     if respond_async and generation_request.stream:
         raise InvalidRequest(
@@ -242,11 +247,15 @@ async def _run(
         generation = await selectors.generation_await_finished(pk=generation.pk)
         remaining = None
     if generation.status != Generation.Status.SUCCEEDED:
-        raise generation_error(
-            code=generation.error_code,
-            message=generation.error_message,
-            param=generation.error_param,
+        response = error_response(
+            generation_error(
+                code=generation.error_code,
+                message=generation.error_message,
+                param=generation.error_param,
+            )
         )
+        response["X-Generation-Id"] = str(generation.pk)
+        return response
     response = JsonResponse(await images_body(generation))
     return await _with_credit_headers(response, generation, remaining)
 

@@ -3,6 +3,8 @@ controls as the catalog describes them."""
 
 from django import forms
 
+from playground import numbers
+
 from .selectors import ParameterSpec
 
 
@@ -35,7 +37,7 @@ def spec_field(spec: ParameterSpec) -> forms.Field:
             choices=[("", default), *((choice, choice) for choice in spec.choices)], **options
         )
     if spec.type == "integer":
-        return forms.IntegerField(min_value=spec.minimum, max_value=spec.maximum, **options)
+        return numbers.IntegerField(min_value=spec.minimum, max_value=spec.maximum, **options)
     if spec.type == "number":
-        return forms.FloatField(min_value=spec.minimum, max_value=spec.maximum, **options)
+        return numbers.FloatField(min_value=spec.minimum, max_value=spec.maximum, **options)
     return forms.CharField(max_length=500, **options)

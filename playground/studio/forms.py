@@ -10,6 +10,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from playground import numbers
 from playground.catalog.cache import catalog_memo
 from playground.catalog.models import ImageModel, Mode, ordered_tiers
 from playground.gateway import images
@@ -51,7 +52,7 @@ class RunForm(PromptForm):
     output_format = forms.ChoiceField(
         label="Format", choices=[(name, name.upper()) for name in OUTPUT_FORMATS], initial="png"
     )
-    output_compression = forms.IntegerField(
+    output_compression = numbers.IntegerField(
         label="Quality",
         required=False,
         min_value=0,
@@ -106,7 +107,7 @@ class RunForm(PromptForm):
         ]
         self.set_sizes([model], extra_ratios=[(CUSTOM, "Custom")])
         for name in ("width", "height"):
-            self.fields[name] = forms.IntegerField(
+            self.fields[name] = numbers.IntegerField(
                 label=name.capitalize(),
                 required=False,
                 min_value=model.sizes["min_side"],
@@ -168,7 +169,13 @@ class RunForm(PromptForm):
     def chosen_picks(self) -> set[int]:
         value = self["picks"].value() if "picks" in self.fields else None
         values = value if isinstance(value, list | tuple) else [value] if value else []
-        return {int(item) for item in values if str(item).isdigit()}
+        picks = set()
+        for item in values:
+            try:
+                picks.add(numbers.parse_int(str(item)))
+            except ValueError:  # not an image id: nothing to keep
+                continue
+        return picks
 
     @property
     def reused_inputs(self) -> tuple[str, list[str]] | None:

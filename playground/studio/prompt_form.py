@@ -5,6 +5,7 @@ from django import forms
 from django.forms.renderers import Jinja2
 from django.utils.functional import lazy
 
+from playground import numbers
 from playground.accounts.money import format_usd_rounded
 from playground.catalog.models import ImageModel, ordered_tiers
 from playground.gateway.schemas import MAX_PROMPT_CHARS, MAX_SEED, GenerationRequest
@@ -51,7 +52,7 @@ class PromptForm(forms.Form):
     )
     aspect_ratio = forms.ChoiceField(label="Aspect ratio", widget=forms.RadioSelect)
     resolution = forms.ChoiceField(label="Resolution", widget=forms.RadioSelect)
-    seed = forms.IntegerField(
+    seed = numbers.IntegerField(
         label="Seed",
         required=False,
         min_value=0,

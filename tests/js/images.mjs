@@ -7,7 +7,8 @@ import fs from "node:fs";
 
 const { default: OpenAI, toFile } = await import(process.env.OPENAI_PACKAGE);
 
-const connect = (apiKey) => new OpenAI({ apiKey, baseURL: process.env.BASE_URL, maxRetries: 0 });
+const connect = (apiKey, maxRetries = 0) =>
+  new OpenAI({ apiKey, baseURL: process.env.BASE_URL, maxRetries });
 const client = connect(process.env.API_KEY);
 const IMAGE = process.env.IMAGE;
 const EDIT = { model: "qwen-image-edit-plus", prompt: "add a rainbow" };
@@ -68,6 +69,22 @@ const cases = {
     return null;
   },
 
+  // A call whose generation its user cancels while it runs, with the package's default
+  // retries (two): it throws, and is not sent again.
+  async cancelled() {
+    const retrying = connect(process.env.API_KEY, 2);
+    try {
+      await retrying.images.generate({ model: "qwen-image", prompt: "cancel me" });
+    } catch (error) {
+      return {
+        ...refused(error),
+        generation: error.headers?.get("x-generation-id") ?? null,
+        should_retry: error.headers?.get("x-should-retry") ?? null,
+      };
+    }
+    return null;
+  },
+
   async errors() {
     const wrongKey = connect("sk-wrong");
     return {
@@ -102,10 +119,14 @@ async function refusal(call) {
   try {
     await call();
   } catch (error) {
-    const { status, code, param } = error;
-    return { error: error.constructor.name, status, code, param };
+    return refused(error);
   }
   return null;
+}
+
+function refused(error) {
+  const { status, code, param } = error;
+  return { error: error.constructor.name, status, code, param };
 }
 
 console.log(JSON.stringify(await cases[process.argv[2]]()));

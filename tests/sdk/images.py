@@ -11,8 +11,8 @@ import sys
 import openai
 
 
-def connect(api_key: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=os.environ["BASE_URL"], api_key=api_key, max_retries=0)
+def connect(api_key: str, *, max_retries: int = 0) -> openai.OpenAI:
+    return openai.OpenAI(base_url=os.environ["BASE_URL"], api_key=api_key, max_retries=max_retries)
 
 
 client = connect(os.environ["API_KEY"])
@@ -57,6 +57,21 @@ def stream_failure():
     return None
 
 
+def cancelled():
+    """A call whose generation its user cancels while it runs, with the SDK's default retries
+    (two): it raises, and is not sent again."""
+    retrying = connect(os.environ["API_KEY"], max_retries=2)
+    try:
+        retrying.images.generate(model="qwen-image", prompt="cancel me")
+    except openai.APIStatusError as error:
+        headers = error.response.headers
+        return refused(error) | {
+            "generation": headers.get("x-generation-id"),
+            "should_retry": headers.get("x-should-retry"),
+        }
+    return None
+
+
 def errors():
     wrong_key = connect("sk-wrong")
     return {
@@ -85,18 +100,22 @@ def refusal(call) -> dict | None:
     try:
         call()
     except openai.APIStatusError as error:
-        return {
-            "error": type(error).__name__,
-            "status": error.status_code,
-            "code": error.code,
-            "param": error.param,
-        }
+        return refused(error)
     return None
+
+
+def refused(error: openai.APIStatusError) -> dict:
+    return {
+        "error": type(error).__name__,
+        "status": error.status_code,
+        "code": error.code,
+        "param": error.param,
+    }
 
 
 CASES = {
     case.__name__: case
-    for case in (generate, edit, stream_generation, stream_edit, stream_failure, errors)
+    for case in (generate, edit, stream_generation, stream_edit, stream_failure, cancelled, errors)
 }
 
 if __name__ == "__main__":
