@@ -77,6 +77,11 @@ INSTALLED_APPS = [
 # - Pages take MIDDLEWARE, the whole chain and the view in one trip to the sync thread.
 # Under WSGI (wsgi.py, the test client, live_server) every request takes MIDDLEWARE.
 API_PREFIX = "/v1/"
+# Where Django's admin lives, without a leading slash: somewhere else than the well-known
+# "admin/" spares it the scanners that try passwords there.
+ADMIN_PATH = env_str("ADMIN_PATH", "admin/").strip("/") + "/"
+if ADMIN_PATH == "/":
+    raise ImproperlyConfigured("ADMIN_PATH must not be empty: the site's pages are at the root.")
 API_MIDDLEWARE = [
     "playground.middleware.SecurityMiddleware",  # Django's, natively async too
     "playground.middleware.StaticFilesMiddleware",
@@ -339,7 +344,7 @@ MAX_INPUT_IMAGES = env_int("MAX_INPUT_IMAGES", 16)
 # is counted as the body comes in, whether it has a Content-Length or is sent in chunks.
 API_MAX_BODY_BYTES = MAX_UPLOAD_BYTES * (MAX_INPUT_IMAGES + 1)
 # Requests a minute: per API key and per client address on /v1/, and per address for the
-# sign-up and log-in forms (posts only).
+# sign-up and log-in forms (posts only; the admin's log-in counts with the site's).
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600)
 API_RATE_LIMIT_PER_IP_PER_MINUTE = env_int("API_RATE_LIMIT_PER_IP_PER_MINUTE", 1200)
 SIGN_UP_RATE_LIMIT_PER_MINUTE = env_int("SIGN_UP_RATE_LIMIT_PER_MINUTE", 5)
