@@ -115,6 +115,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "playground.accounts.context_processors.balance",
+                "playground.accounts.context_processors.starter_credits",
                 "playground.billing.context_processors.notice",
                 "playground.catalog.context_processors.catalog_version",
                 "playground.context_processors.site",
@@ -216,9 +217,9 @@ LOGIN_REDIRECT_URL = "studio:playground"
 LOGOUT_REDIRECT_URL = "studio:playground"
 
 # Accounts through django-allauth: sign up with an email (the username is optional, made up
-# when left blank), log in with either. Verifying the email is optional to play with the starter
-# credits, and needed before paying by card (billing). GitHub and Google sign-in show up when
-# their keys are set.
+# when left blank), log in with either. Verifying the email is optional to log in; it brings
+# the starter credits (once per address) and is needed before paying by card (billing). GitHub
+# and Google sign-in show up when their keys are set.
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
