@@ -97,6 +97,20 @@ def test_an_account_gets_them_once_whatever_address_it_verifies_next(client, mai
     assert factories.balance_micros(user) == 1_000_000
 
 
+def test_staff_marking_an_address_verified_grants_them_too(admin_client):
+    user = factories.user_with_account(email_verified=False)
+    address = EmailAddress.objects.get(user=user)
+
+    response = admin_client.post(
+        reverse("admin:account_emailaddress_changelist"),
+        {"action": "make_verified", "_selected_action": [address.pk]},
+        follow=True,
+    )
+
+    assert f"$1.00 of starter credits added for verifying {address.email}." in response.text
+    assert factories.balance_micros(user) == 1_000_000
+
+
 def test_an_unverified_user_is_told_how_to_get_them_on_the_account_page_and_playground(
     client, catalog
 ):
