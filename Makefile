@@ -43,8 +43,8 @@ migrate: install
 # The site under uvicorn, with the background task worker beside it; Ctrl-C stops both.
 run: migrate
 	@echo
-	@echo "  Open http://$(HOST):$(PORT)/  (sign up for free starter credits)"
-	@echo "  API base URL: http://$(HOST):$(PORT)/v1   (make a key: $(BIN)/python manage.py create_api_key YOU)"
+	@echo "  Open http://$(HOST):$(PORT)/  (sign up, then verify your email for free starter credits: the mail is in var/mail/)"
+	@echo "  API base URL: http://$(HOST):$(PORT)/v1   (make a key: $(BIN)/python manage.py create_api_key YOU --credits 5)"
 	@echo
 	@trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py run_tasks & worker=$$!; \

@@ -77,6 +77,11 @@ INSTALLED_APPS = [
 # - Pages take MIDDLEWARE, the whole chain and the view in one trip to the sync thread.
 # Under WSGI (wsgi.py, the test client, live_server) every request takes MIDDLEWARE.
 API_PREFIX = "/v1/"
+# Where Django's admin lives, without a leading slash: somewhere else than the well-known
+# "admin/" spares it the scanners that try passwords there.
+ADMIN_PATH = env_str("ADMIN_PATH", "admin/").strip("/") + "/"
+if ADMIN_PATH == "/":
+    raise ImproperlyConfigured("ADMIN_PATH must not be empty: the site's pages are at the root.")
 API_MIDDLEWARE = [
     "playground.middleware.SecurityMiddleware",  # Django's, natively async too
     "playground.middleware.StaticFilesMiddleware",
@@ -110,6 +115,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "playground.accounts.context_processors.balance",
+                "playground.accounts.context_processors.starter_credits",
                 "playground.billing.context_processors.notice",
                 "playground.catalog.context_processors.catalog_version",
                 "playground.context_processors.site",
@@ -211,9 +217,9 @@ LOGIN_REDIRECT_URL = "studio:playground"
 LOGOUT_REDIRECT_URL = "studio:playground"
 
 # Accounts through django-allauth: sign up with an email (the username is optional, made up
-# when left blank), log in with either. Verifying the email is optional to play with the starter
-# credits, and needed before paying by card (billing). GitHub and Google sign-in show up when
-# their keys are set.
+# when left blank), log in with either. Verifying the email is optional to log in; it brings
+# the starter credits (once per address) and is needed before paying by card (billing). GitHub
+# and Google sign-in show up when their keys are set.
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
@@ -341,7 +347,7 @@ MAX_INPUT_IMAGES = env_int("MAX_INPUT_IMAGES", 16)
 # over it is answered 413 at once (playground/asgi.py).
 MAX_BODY_BYTES = MAX_UPLOAD_BYTES * (MAX_INPUT_IMAGES + 1)
 # Requests a minute: per API key and per client address on /v1/, and per address for the
-# sign-up and log-in forms (posts only).
+# sign-up and log-in forms (posts only; the admin's log-in counts with the site's).
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600)
 API_RATE_LIMIT_PER_IP_PER_MINUTE = env_int("API_RATE_LIMIT_PER_IP_PER_MINUTE", 1200)
 SIGN_UP_RATE_LIMIT_PER_MINUTE = env_int("SIGN_UP_RATE_LIMIT_PER_MINUTE", 5)

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from playground.billing import views as billing_views
+from playground.ratelimit import rate_limited
 
 from . import views
 
@@ -26,7 +27,12 @@ urlpatterns = [
     path("stripe/webhook/", billing_views.stripe_webhook, name="stripe-webhook"),
     path("playground/", include("playground.studio.urls")),
     path("", include("playground.catalog.urls")),
-    path("admin/", admin.site.urls),
+    # The admin's log-in is taken first to limit its posts, with the site's own log-in.
+    path(
+        f"{settings.ADMIN_PATH}login/",
+        rate_limited("log-in", setting="LOG_IN_RATE_LIMIT_PER_MINUTE")(admin.site.login),
+    ),
+    path(settings.ADMIN_PATH, admin.site.urls),
 ]
 
 handler500 = views.server_error

@@ -1,10 +1,13 @@
 """How the browser tests start Debian's Chromium (Playwright never downloads a browser here),
-and the screenshots they leave in test-results/."""
+the screenshots they leave in test-results/, and how they read the site's mail."""
 
+import email
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email import policy
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 RESULTS = Path(__file__).resolve().parent.parent / "test-results"
+LINK = re.compile(r"https?://\S+")
 # Recorded in the page before any of its scripts run; read back with `csp_violations`.
 LISTEN_FOR_CSP = """
 window.__violations = [];
@@ -70,6 +74,18 @@ def site_context(browser: Browser, *, base_url: str, user=None, **options) -> Br
         context.add_cookies([{"name": session.key, "value": session.value, "url": base_url}])
     context.add_init_script(LISTEN_FOR_CSP)
     return context
+
+
+def last_mail(folder: Path, *, to: str) -> tuple[str, str]:
+    """The subject and the link of the newest message in the mail folder (Django's file
+    backend), which must be to `to`. The site sends mail within the request, so it is there
+    once its page has loaded."""
+    newest = max(folder.iterdir(), key=lambda path: path.stat().st_mtime_ns)
+    message = email.message_from_bytes(newest.read_bytes(), policy=policy.default)
+    assert message["To"] == to
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert message.get_body(preferencelist=("html",)) is not None  # an HTML part too
+    return message["Subject"], LINK.search(text)[0]
 
 
 def csp_violations(page: Page) -> list[str]:

@@ -18,7 +18,12 @@ from django.urls import reverse
 from PIL import Image
 
 from playground.accounts.models import Account, LedgerEntry
-from playground.accounts.services import account_open, api_key_create, credits_grant
+from playground.accounts.services import (
+    account_open,
+    api_key_create,
+    credits_grant,
+    starter_credits_grant,
+)
 from playground.gateway.models import Generation
 
 _serial = itertools.count(1)
@@ -28,13 +33,16 @@ PASSWORD = "a-long-test-password-42"
 def user_with_account(
     *, username: str | None = None, credits_usd: int = 0, email_verified: bool = True
 ):
-    """A user with an account (and the starter credits), whose email is verified unless
-    `email_verified` is False (card payments need it)."""
+    """A user with an account, whose email is verified, with the starter credits it brings,
+    unless `email_verified` is False (then no starter credits; card payments need it too)."""
     username = username or f"user{next(_serial)}"
     email = f"{username}@example.com"
     user = get_user_model().objects.create_user(username=username, email=email, password=PASSWORD)
-    EmailAddress.objects.create(user=user, email=email, primary=True, verified=email_verified)
+    address = EmailAddress.objects.create(
+        user=user, email=email, primary=True, verified=email_verified
+    )
     account_open(user=user)
+    starter_credits_grant(email_address=address)
     if credits_usd:
         credits_grant(
             account=Account.objects.get(user=user),

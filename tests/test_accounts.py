@@ -27,14 +27,14 @@ def sign_up(client, **fields):
     return client.post(reverse("account_signup"), form | fields, follow=True)
 
 
-def test_sign_up_grants_starter_credits_as_a_ledger_row_and_shows_the_balance(client):
+def test_sign_up_opens_an_empty_account_and_says_how_to_get_the_starter_credits(client):
     response = sign_up(client, username="ada")
 
     assert response.status_code == 200
-    entry = LedgerEntry.objects.get(account__user__username="ada")
-    assert (entry.kind, entry.amount_micros) == (LedgerEntry.Kind.GRANT, 1_000_000)
+    assert factories.balance_micros(get_user_model().objects.get(username="ada")) == 0
+    assert not LedgerEntry.objects.exists()
     assert 'id="balance"' in response.text
-    assert "Welcome! Your account starts with $1.00 of credits." in response.text
+    assert "Welcome! Verify your email to get $1.00 of starter credits" in response.text
 
 
 def test_sign_up_without_a_username_makes_one_and_mails_a_verification_link(client, mailoutbox):
@@ -42,7 +42,7 @@ def test_sign_up_without_a_username_makes_one_and_mails_a_verification_link(clie
 
     user = get_user_model().objects.get(email="grace.hopper@example.com")
     assert user.username.startswith("grace")
-    assert factories.balance_micros(user) == 1_000_000
+    assert factories.balance_micros(user) == 0  # the starter credits wait for the verification
     assert response.wsgi_request.user == user  # signed in, before verifying
     address = EmailAddress.objects.get(user=user)
     assert (address.primary, address.verified) == (True, False)
@@ -50,6 +50,7 @@ def test_sign_up_without_a_username_makes_one_and_mails_a_verification_link(clie
     assert mail.to == ["grace.hopper@example.com"]
     assert mail.subject == "[Qwen Image Playground] Confirm your email address"
     assert "/accounts/confirm-email/" in mail.body
+    assert "Confirming it adds $1.00 of starter credits" in mail.body
     [(html, kind)] = mail.alternatives
     assert kind == "text/html" and "Confirm my email address" in html
 
@@ -92,7 +93,7 @@ def test_create_api_key_command_creates_the_user_grants_and_prints_the_key_last(
     key = capsys.readouterr().out.strip().splitlines()[-1]
     api_key = api_key_authenticate(raw_key=key)
     assert api_key.user.username == "scripted"
-    assert factories.balance_micros(api_key.user) == 6_000_000  # starter + 5
+    assert factories.balance_micros(api_key.user) == 5_000_000  # no email: no starter credits
     assert key not in {k.key_hash for k in ApiKey.objects.all()}  # stored hashed
 
 

@@ -62,4 +62,4 @@ def test_codes_are_redeemed_without_a_verified_email(unverified, admin_user):
     response = tab.post(reverse("billing:top-up"), {"code": batch.codes.get().code})
 
     assert response.status_code == 200
-    assert factories.balance_micros(user) == 6_000_000
+    assert factories.balance_micros(user) == 5_000_000  # no starter credits unverified

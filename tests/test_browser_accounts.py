@@ -5,9 +5,7 @@ runs under the site's Content Security Policy; a violation, page error or 5xx fa
 Screenshots of each step land in test-results/<test name>/.
 """
 
-import email
 import re
-from email import policy
 from pathlib import Path
 
 import httpx
@@ -20,12 +18,11 @@ from playwright.sync_api import Page, expect
 
 from playground.gateway.models import Generation
 from tests import factories
-from tests.browser import Steps, csp_violations, site_context
+from tests.browser import Steps, csp_violations, last_mail, site_context
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TIMEOUT_MS = 15_000
-LINK = re.compile(r"https?://\S+")
 
 
 @pytest.fixture
@@ -56,17 +53,6 @@ def page(browser, live_server, catalog) -> Page:
     assert problems == []
 
 
-def last_mail(folder: Path, *, to: str) -> tuple[str, str]:
-    """The subject and the link of the newest message in the mail folder, which must be to
-    `to`. The site sends mail within the request, so it is there once its page has loaded."""
-    newest = max(folder.iterdir(), key=lambda path: path.stat().st_mtime_ns)
-    message = email.message_from_bytes(newest.read_bytes(), policy=policy.default)
-    assert message["To"] == to
-    text = message.get_body(preferencelist=("plain",)).get_content()
-    assert message.get_body(preferencelist=("html",)) is not None  # an HTML part too
-    return message["Subject"], LINK.search(text)[0]
-
-
 def sign_up(page: Page, address: str) -> None:
     page.goto(reverse("account_signup"))
     page.get_by_label("Email").fill(address)
@@ -86,12 +72,15 @@ def open_confirmation(page: Page, link: str, address: str) -> None:
 def test_sign_up_verify_the_email_then_change_it(page, mail_folder, request):
     steps = Steps(request.node.name)
     sign_up(page, "ada@example.com")
-    expect(page.locator("#balance")).to_contain_text("$1.00")  # playing before verifying
+    expect(page.locator("#balance")).to_contain_text("$0.00")  # nothing before verifying
+    expect(page.get_by_text("Verify your email for $1.00 of free starter credits")).to_be_visible()
     steps.shot(page, "signed-up")
     subject, link = last_mail(mail_folder, to="ada@example.com")
     assert subject == "[Qwen Image Playground] Confirm your email address"
 
     open_confirmation(page, link, "ada@example.com")
+    expect(page.get_by_text("$1.00 of starter credits added")).to_be_visible()
+    expect(page.locator("#balance")).to_contain_text("$1.00")
     steps.shot(page, "verified")
     assert EmailAddress.objects.get(email="ada@example.com").verified
 

@@ -70,14 +70,14 @@ ACCOUNT_PAGES = [
     "/accounts/3rdparty/",
     "/models/qwen-image/",
 ]
-ADMIN_PAGES = [
-    "/admin/",
-    "/admin/gateway/generation/",
-    "/admin/gateway/generationimage/",
-    "/admin/accounts/ledgerentry/",
-    "/admin/accounts/apikey/",
-    "/admin/billing/payment/",
-    "/admin/auth/user/",
+ADMIN_PAGES = [  # by name: the admin's path is a setting
+    "admin:index",
+    "admin:gateway_generation_changelist",
+    "admin:gateway_generationimage_changelist",
+    "admin:accounts_ledgerentry_changelist",
+    "admin:accounts_apikey_changelist",
+    "admin:billing_payment_changelist",
+    "admin:auth_user_changelist",
 ]
 
 
@@ -135,7 +135,7 @@ def people(catalog):
             reverse("accounts:generation", args=[generation.pk]),
         ],
         "admin_pages": [
-            *ADMIN_PAGES,
+            *(reverse(name) for name in ADMIN_PAGES),
             reverse("admin:gateway_generation_change", args=[generation.pk]),
             reverse("admin:auth_user_change", args=[user.pk]),
         ],

@@ -37,7 +37,7 @@ from playwright.sync_api import (
 from playground.accounts.money import format_usd_rounded, usd_to_micros
 from playground.providers.registry import PROVIDER_CLASSES
 from tests import factories
-from tests.browser import RESULTS, Steps
+from tests.browser import RESULTS, Steps, last_mail
 from tests.fakes.fal import FalFake
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -218,7 +218,11 @@ def sign_up(page: Page, site: Site) -> str:
     page.locator("input[name=password1]").fill(factories.PASSWORD)
     page.locator("input[name=password2]").fill(factories.PASSWORD)
     follow(page, page.get_by_role("button", name="Sign up"), f"{site.url}/playground/")
-    expect(page.locator("#balance")).to_contain_text("$1.00")
+    expect(page.locator("#balance")).to_contain_text("$0.00")
+    _, link = last_mail(site.data_dir / "mail", to=f"{username}@example.com")
+    page.goto(link)
+    follow(page, page.get_by_role("button", name="Confirm"), re.compile(r"/playground/$"))
+    expect(page.locator("#balance")).to_contain_text("$1.00")  # the starter credits
     return username
 
 
@@ -258,7 +262,7 @@ def newest_card(page: Page):
 
 def test_sign_up_generate_and_watch_the_job(page: Page, demo_site: Site, steps: Steps):
     page.goto(f"{demo_site.url}/playground/")
-    expect(page.get_by_text("for free starter credits")).to_be_visible()
+    expect(page.get_by_text("verify your email for $1.00 of free starter credits")).to_be_visible()
     expect(page.get_by_role("button", name="Generate")).to_have_count(0)
     steps.shot(page, "visitor-sees-a-sign-up-prompt")
 

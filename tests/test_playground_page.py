@@ -30,7 +30,7 @@ def test_anonymous_visitors_see_the_playground_with_a_sign_up_prompt(client, cat
 
     assert response.status_code == 200
     assert 'name="prompt"' in response.text
-    assert "Sign up</a> for free starter credits" in response.text
+    assert "Sign up</a> and verify your email for $1.00 of free starter credits" in response.text
     assert 'type="submit">Generate' not in response.text
     assert usd(QWEN_IMAGE_1K) in response.text  # the price before running
 

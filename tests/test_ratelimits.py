@@ -43,3 +43,18 @@ def test_the_api_is_limited_per_address_even_without_a_key(live_server, settings
     limited = httpx.get(url)
     assert limited.json()["error"]["type"] == "rate_limit_error"
     assert "retry-after" in limited.headers
+
+
+def test_admin_log_in_posts_are_limited_like_the_sites(client, settings):
+    staff = factories.user_with_account()
+    staff.is_staff = staff.is_superuser = True
+    staff.save()
+    wrong = {"username": staff.username, "password": "wrong", "next": "/admin/"}
+    statuses = [client.post("/admin/login/", wrong).status_code for _ in range(15)]
+
+    assert statuses == [200] * settings.LOG_IN_RATE_LIMIT_PER_MINUTE + [429] * 5
+    right = {"username": staff.username, "password": factories.PASSWORD}
+    limited = client.post("/admin/login/", right)
+    assert limited.status_code == 429
+    assert "Too many attempts" in limited.text and "Retry-After" in limited.headers
+    assert client.get("/admin/login/").status_code == 200  # reading is not limited

@@ -9,7 +9,15 @@ from django.template.response import TemplateResponse
 from .codes import redeem_batch_create
 from .errors import AccountError
 from .forms import CreditAdjustmentForm, RedeemBatchForm
-from .models import Account, ApiKey, LedgerEntry, RedeemBatch, RedeemCode
+from .models import (
+    Account,
+    ApiKey,
+    LedgerEntry,
+    RedeemBatch,
+    RedeemCode,
+    StarterCredit,
+    hash_email,
+)
 from .money import format_usd
 from .services import api_key_revoke, credits_adjust, credits_refund
 
@@ -150,6 +158,20 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
                 self.message_user(
                     request, f"Refunded {format_usd(-capture.amount_micros)} to {capture.account}."
                 )
+
+
+@admin.register(StarterCredit)
+class StarterCreditAdmin(ReadOnlyAdmin):
+    """Which accounts and addresses had the starter credits; search by the address itself."""
+
+    list_display = ["account", "entry", "created_at"]
+    search_fields = ["account__user__username", "=email_hash"]
+    list_select_related = ["account__user", "entry"]
+
+    def get_search_results(self, request, queryset, search_term):
+        return super().get_search_results(
+            request, queryset, hash_email(search_term) if "@" in search_term else search_term
+        )
 
 
 @admin.register(ApiKey)

@@ -8,6 +8,9 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self):
+        from allauth.account.signals import email_confirmed, user_signed_up
+
+        from .adapters import starter_credits_on_verification, welcome
         from .models import ApiKey
         from .services import api_key_forget_deleted, api_key_forget_users
 
@@ -15,3 +18,5 @@ class AccountsConfig(AppConfig):
         post_save.connect(
             api_key_forget_users, sender=get_user_model(), dispatch_uid="api-key-forget-user"
         )
+        user_signed_up.connect(welcome, dispatch_uid="accounts-welcome")
+        email_confirmed.connect(starter_credits_on_verification, dispatch_uid="starter-credits")

@@ -227,6 +227,28 @@ class LedgerEntry(models.Model):
         return self.amount_micros - self.owed_micros
 
 
+def hash_email(email: str) -> str:
+    """What a starter grant remembers of an email address: the SHA-256 of it, compared
+    case-insensitively, so the grant outlives the address erased with its account."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+class StarterCredit(models.Model):
+    """The starter credits given for verifying an email address: once per address, whichever
+    account verifies it (one deleted since too), and once per account.
+
+    `email_hash` is empty for the grants made at sign-up before verifying was required.
+    """
+
+    email_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="starter_credit")
+    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"starter credits of {self.account}"
+
+
 def hash_api_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 

@@ -4,11 +4,13 @@ from uuid import UUID
 
 from allauth.account.models import EmailAddress
 from allauth.usersessions.models import UserSession
+from django.conf import settings
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import HttpRequest
 
-from .models import CREDIT_KINDS, Account, ApiKey, LedgerEntry
+from .models import CREDIT_KINDS, Account, ApiKey, LedgerEntry, StarterCredit
+from .money import usd_to_micros
 
 
 def account_balance_micros(*, user_id: int) -> int:
@@ -159,6 +161,20 @@ def email_is_verified(*, user_id: int) -> bool:
     """Whether the user's primary email is verified: card payments need it, so that receipts
     and account mail reach the person paying."""
     return EmailAddress.objects.filter(user_id=user_id, primary=True, verified=True).exists()
+
+
+def starter_credits_micros() -> int:
+    """What verifying an email gives a new account (STARTER_CREDITS_USD); 0 for nothing."""
+    return usd_to_micros(settings.STARTER_CREDITS_USD)
+
+
+def starter_credits_offer_micros(*, user_id: int) -> int:
+    """The starter credits verifying their email would give the user: none once they had
+    them, nor when their email is verified already (its address had them before)."""
+    amount_micros = starter_credits_micros()
+    if not amount_micros or email_is_verified(user_id=user_id):
+        return 0
+    return 0 if StarterCredit.objects.filter(account__user_id=user_id).exists() else amount_micros
 
 
 def user_session_list(*, user) -> list[UserSession]:

@@ -22,7 +22,6 @@ from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialAccount
 from allauth.usersessions.adapter import get_adapter as usersessions_adapter
 from allauth.usersessions.models import UserSession
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
@@ -57,11 +56,12 @@ from .models import (
     ApiKey,
     LedgerEntry,
     RedeemCode,
+    StarterCredit,
     WebhookSecret,
     hash_api_key,
+    hash_email,
 )
-from .money import usd_to_micros
-from .selectors import holds_unreleased
+from .selectors import holds_unreleased, starter_credits_micros
 
 API_KEY_SCHEME = "sk-"
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most this often
@@ -71,16 +71,37 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most t
 API_KEY_CACHE_SECONDS = 10
 
 
-@transaction.atomic
 def account_open(*, user: AbstractBaseUser) -> Account:
-    """The user's account, created with the starter credits on first use."""
-    account, created = Account.objects.get_or_create(user=user)
-    if created:
-        starter_micros = usd_to_micros(settings.STARTER_CREDITS_USD)
-        if starter_micros:
-            credits_grant(account=account, amount_micros=starter_micros, memo="Starter credits")
-            account.refresh_from_db(fields=["balance_micros"])
+    """The user's account, created empty on first use: the starter credits come with a
+    verified email (`starter_credits_grant`)."""
+    account, _ = Account.objects.get_or_create(user=user)
     return account
+
+
+@transaction.atomic
+def starter_credits_grant(*, email_address: EmailAddress) -> LedgerEntry | None:
+    """Give STARTER_CREDITS_USD for a verified email address, at most once per address (its
+    hash outlives the account's deletion) and once per account; None when the address or the
+    account had them already, or there are none to give.
+
+    Two verifications at once grant once: the second's grant row waits on the first's unique
+    keys and fails when it commits, taking its ledger row back with it.
+    """
+    amount_micros = starter_credits_micros()
+    if not amount_micros or not email_address.verified:
+        return None
+    account = account_open(user=email_address.user)
+    try:
+        with transaction.atomic():
+            entry = credits_grant(
+                account=account, amount_micros=amount_micros, memo="Starter credits"
+            )
+            StarterCredit.objects.create(
+                email_hash=hash_email(email_address.email), account=account, entry=entry
+            )
+    except IntegrityError:
+        return None
+    return entry
 
 
 @transaction.atomic

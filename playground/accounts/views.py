@@ -27,6 +27,7 @@ from .selectors import (
     generation_ledger,
     ledger_entry_list,
     request_balance_micros,
+    starter_credits_offer_micros,
     usage_daily,
     user_session_list,
 )
@@ -76,6 +77,7 @@ def overview(request):
             "balance_micros": request_balance_micros(request),
             "owed_micros": account_owed_micros(user_id=request.user.pk),
             "credits": credit_history(user_id=request.user.pk)[:RECENT_CREDITS],
+            "starter_offer_micros": starter_credits_offer_micros(user_id=request.user.pk),
         }
         response = render(request, "accounts/overview.html", context)
     patch_vary_headers(response, ["HX-Request"])

@@ -68,11 +68,7 @@ def pricing(request):
 
 @require_GET
 def faq(request):
-    context = {
-        "providers": provider_names_offered(),
-        "starter_credits": settings.STARTER_CREDITS_USD,
-    }
-    return render(request, "catalog/faq.html", context)
+    return render(request, "catalog/faq.html", {"providers": provider_names_offered()})
 
 
 @require_GET

@@ -151,6 +151,7 @@ class RunPrice:
     charge_micros: int = 0  # likely: every request on its cheapest route
     hold_micros: int = 0  # held while it runs: the dearest routes
     balance_micros: int | None = None  # None for visitors
+    starter_offer_micros: int = 0  # what verifying their email would add, when short
     is_demo: bool = False
     error: str = ""
 

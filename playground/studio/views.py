@@ -4,6 +4,7 @@ Full pages render the templates; htmx requests get the fragments (`{% partialdef
 page, or `studio/partials/` when several pages share them).
 """
 
+import dataclasses
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -24,7 +25,7 @@ from django_htmx.http import (
     trigger_client_event,
 )
 
-from playground.accounts.selectors import request_balance_micros
+from playground.accounts.selectors import request_balance_micros, starter_credits_offer_micros
 from playground.catalog.models import ImageModel
 from playground.catalog.selectors import catalog_current
 from playground.gateway.errors import CALLER_ERRORS, as_gateway_error
@@ -363,8 +364,13 @@ def _compare_page(request, form: CompareForm, group: list, *, status: int = 200)
 
 
 def _run_price(request, form: PromptForm) -> RunPrice:
+    """The run's price; short of credits, with the starter credits the user has yet to get."""
     error, requests = form.price_inputs()
-    return run_price(requests=requests, balance=request_balance_micros(request), error=error)
+    price = run_price(requests=requests, balance=request_balance_micros(request), error=error)
+    if not price.is_short:
+        return price
+    offer_micros = starter_credits_offer_micros(user_id=request.user.pk)
+    return dataclasses.replace(price, starter_offer_micros=offer_micros)
 
 
 def _price_fragment(request, form: PromptForm, *, quote_url: str, submit_label: str):
