@@ -25,8 +25,8 @@ from playground.accounts.services import credits_hold, credits_release_stale, cr
 from playground.catalog.models import ImageModel, Mode
 from playground.catalog.selectors import catalog_current
 from playground.providers.base import ProviderError
-from playground.ratelimit import at_most
 from playground.providers.clients import client_for
+from playground.ratelimit import at_most
 
 from . import images
 from .errors import IdempotencyMismatch, InvalidRequest, NoProvider, NotFound
