@@ -1,5 +1,9 @@
 """The OpenAPI 3.1 document of `/v1/`, served at `/v1/openapi.json`."""
 
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+
+from .images import MAX_INPUT_PIXELS
 from .schemas import (
     CHOICES,
     MAX_N,
@@ -20,7 +24,8 @@ ERROR_STATUSES = {
     "405": "Wrong HTTP method.",
     "413": "An upload or the request is too large.",
     "422": "The Idempotency-Key was used before with other parameters.",
-    "429": "Rate limited; see `Retry-After`.",
+    "429": "Rate limited, or this account already has as many edits with uploads being checked "
+    "as it may at once; see `Retry-After`.",
     "502": "Every provider failed; all credits were released.",
     "503": "No provider can serve the model right now, or the service is briefly unavailable; "
     "see `Retry-After`.",
@@ -183,6 +188,17 @@ _IMAGES_SUCCESS = {
 }
 
 
+def _uploads() -> str:
+    """What an edit's uploads may be, from the settings of this deployment."""
+    return (
+        f"PNG, JPEG or WebP; repeat `image` or use `image[]`. At most "
+        f"{settings.MAX_INPUT_IMAGES} images, each at most "
+        f"{filesizeformat(settings.MAX_UPLOAD_BYTES)} and {MAX_INPUT_PIXELS:,} pixels, all "
+        f"images and the mask together at most {settings.MAX_EDIT_PIXELS:,} pixels; checked "
+        "from the files' headers before any is decoded (400 naming `image` or `mask`)."
+    )
+
+
 def document(*, server_url: str) -> dict:
     return {
         "openapi": "3.1.0",
@@ -286,7 +302,8 @@ def document(*, server_url: str) -> dict:
                         "image": {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
-                            "description": "PNG, JPEG or WebP; repeat `image` or use `image[]`.",
+                            "maxItems": settings.MAX_INPUT_IMAGES,
+                            "description": _uploads(),
                         },
                         "mask": {"type": "string", "format": "binary", "description": MASK},
                     },
