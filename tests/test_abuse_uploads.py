@@ -383,6 +383,15 @@ def test_a_bad_mask_refuses_the_edit_before_its_images_are_decoded(api, untouche
     untouched()
 
 
+def test_an_edit_the_catalog_refuses_is_refused_before_any_decode(api, untouched, decodes):
+    response = edit(api, ("a.png", png_of(BIG)), ("b.png", png_of(BIG)), model="qwen-image-edit")
+
+    error = assert_refused(response, 400, param="image")
+    assert "takes at most 1 input image (the request has 2)" in error["message"]
+    assert decodes == []
+    untouched()
+
+
 def test_the_pixels_of_one_edit_together_are_bounded(api, untouched, decodes, settings):
     settings.MAX_EDIT_PIXELS = 80_000_000
 

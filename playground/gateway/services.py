@@ -66,7 +66,7 @@ async def generation_submit(
     fetched = [await _fetch_input(url, param="image") for url in request.image_urls]
     uploads = [*request.images, *fetched]
     mask = await _fetch_input(request.mask_url, param="mask") if request.mask_url else request.mask
-    input_names = await _store_inputs(uploads, mask, user_id=user.pk) if uploads else None
+    input_names = await _store_inputs(request, uploads, mask, user_id=user.pk) if uploads else None
     return await sync_to_async(generation_create)(
         user=user,
         request=request,
@@ -87,15 +87,19 @@ async def _fetch_input(url: str, *, param: str) -> bytes:
         raise InvalidRequest(f"Could not use the {param} URL: {exc}", param=param) from exc
 
 
-async def _store_inputs(uploads: list[bytes], mask: bytes | None, *, user_id: int) -> dict:
+async def _store_inputs(
+    request: GenerationRequest, uploads: list[bytes], mask: bytes | None, *, user_id: int
+) -> dict:
     """Check every input image, and the mask against the first, then store them all (nothing
     is stored if one is refused); the job reads them back from storage. Keeps the first
     image's pixels, for the size of an edit that names none.
 
     Every file's header is read first (format, pixels, frames: milliseconds, nothing decoded),
-    and their pixels together held to `MAX_EDIT_PIXELS`, so one bad file among many is refused
-    before any image is decoded. Only then is each decoded, one at a time on the uploads' own
-    thread, while the user holds one of their `MAX_DECODES_PER_USER` decoding slots."""
+    their pixels together held to `MAX_EDIT_PIXELS`, and the request quoted (an unknown model,
+    more images than it takes, a size no offering fits), so one bad file among many, or a
+    request the catalog refuses, is refused before any image is decoded. Only then is each
+    decoded, one at a time on the uploads' own thread, while the user holds one of their
+    `MAX_DECODES_PER_USER` decoding slots."""
     checked = [(data, _read_input(data, "image"), "image") for data in uploads]
     first = checked[0][1]
     if mask is not None:
@@ -107,6 +111,7 @@ async def _store_inputs(uploads: list[bytes], mask: bytes | None, *, user_id: in
             f"{settings.MAX_EDIT_PIXELS:,}. Send fewer or smaller images.",
             param="image",
         )
+    await sync_to_async(generation_quote)(request=request, input_size=(first.width, first.height))
     async with at_most(
         f"decodes:user:{user_id}",
         settings.MAX_DECODES_PER_USER,
