@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -363,6 +364,19 @@ def test_fifteen_large_images_and_a_text_file_are_refused_before_any_decode(
 
     error = assert_refused(response, 400, param="image")
     assert "not a readable PNG, JPEG or WebP image" in error["message"]
+    assert decodes == []
+    untouched()
+
+
+def test_through_the_sdk_the_edit_is_a_bad_request_naming_image(
+    asgi_server, api_key, untouched, decodes
+):
+    client = openai.OpenAI(base_url=f"{asgi_server}/v1", api_key=api_key, max_retries=0)
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.images.edit(model=EDIT_MODEL, prompt="make it blue", image=big_edit_files(8))
+
+    assert refused.value.param == "image"
     assert decodes == []
     untouched()
 
