@@ -453,6 +453,15 @@ def test_an_account_decodes_a_bounded_number_of_edits_at_once(
     factories.assert_ledger_holds()
 
 
+def test_an_edit_refused_while_decoding_gives_its_slot_back(api, user, settings):
+    settings.MAX_DECODES_PER_USER = 1
+
+    assert_refused(edit(api, ("bad.png", truncated_png())), 400)
+
+    assert edit(api, ("good.png", factories.png_bytes())).status_code == 200
+    assert Generation.objects.filter(user=user).count() == 1
+
+
 def test_another_users_generation_is_not_held_behind_a_decoding_edit(
     api, other_api, held_decodes, background
 ):

@@ -35,13 +35,14 @@ INPUT_CONTENT_TYPES = tuple(FORMATS[extension][1] for extension in INPUT_FORMATS
 MAX_INPUT_PIXELS = 40_000_000
 
 
-# Image work of a process (checking, converting, storing) runs on this one thread: Pillow releases
-# the GIL while it codes, so the thread keeps one core busy and leaves the event loop the other,
-# and cheap requests stay fast while images convert. (Like the pooled HTTP clients, a piece of
-# process-wide infrastructure, not state.)
+# Image work of a process (converting, compositing, storing results) runs on this one thread:
+# Pillow releases the GIL while it codes, so the thread keeps one core busy and leaves the event
+# loop the other, and cheap requests stay fast while images convert. (Like the pooled HTTP
+# clients, a piece of process-wide infrastructure, not state.)
 _image_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="images")
-# Uploaded images are decoded on a thread of their own, one image at a time: a request's large
-# uploads never queue ahead of the conversions other requests wait for on the image thread.
+# Uploaded images are decoded (and stored) on a thread of their own, one image at a time: an
+# edit's large uploads never queue ahead of the conversions other requests wait for on the image
+# thread, and another edit waits behind at most one image of each edit being decoded.
 _input_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inputs")
 
 
