@@ -18,6 +18,7 @@ RUNS = (
     ("concurrency", ("--stream",)),
     ("emulated_n", ()),
     ("conversion", ()),
+    ("uploads", ()),
     ("peer", ()),
     ("pages", ()),
     ("task_queue", ()),

@@ -1,7 +1,9 @@
 """Fixed-window rate limits kept in the cache: per process by default, shared through Redis when
-REDIS_URL is set. `hit` counts one request for a key; `rate_limited` guards a page view.
+REDIS_URL is set. `hit` counts one request for a key; `rate_limited` guards a page view;
+`at_most` bounds how many holders of a key work at once.
 """
 
+import contextlib
 import functools
 import time
 
@@ -14,8 +16,10 @@ WINDOW_SECONDS = 60
 
 
 class RateLimitExceeded(Exception):
-    def __init__(self, limit: int, retry_after: int):
-        super().__init__(f"Too many requests: at most {limit} a minute. Retry in {retry_after} s.")
+    def __init__(self, limit: int, retry_after: int, message: str = ""):
+        super().__init__(
+            message or f"Too many requests: at most {limit} a minute. Retry in {retry_after} s."
+        )
         self.limit = limit
         self.retry_after = retry_after
 
@@ -33,6 +37,25 @@ def hit(key: str, limit: int) -> None:
     cache.add(counter, 0, timeout=WINDOW_SECONDS * 2)
     if cache.incr(counter) > limit:
         raise RateLimitExceeded(limit, retry_after)
+
+
+# A holder's slot is given back when it ends; this is for a process that died holding one.
+SLOT_TIMEOUT_SECONDS = 120
+
+
+@contextlib.asynccontextmanager
+async def at_most(key: str, limit: int, *, retry_after: int, message: str):
+    """Hold one of `limit` slots of `key` while the block runs; with all of them held,
+    `RateLimitExceeded` at once (with `message`, and `retry_after` seconds), nothing waits."""
+    counter = f"slots:{key}"
+    await cache.aadd(counter, 0, timeout=SLOT_TIMEOUT_SECONDS)
+    try:
+        if await cache.aincr(counter) > limit:
+            raise RateLimitExceeded(limit, retry_after, message)
+        yield
+    finally:
+        with contextlib.suppress(ValueError):  # the counter expired meanwhile
+            await cache.adecr(counter)
 
 
 def with_retry_after(response: HttpResponse, seconds: int | None) -> HttpResponse:

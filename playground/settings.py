@@ -341,6 +341,13 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
 # (for a gateway inside a private network, and for tests against local servers).
 FETCH_ALLOW_PRIVATE_HOSTS = env_bool("FETCH_ALLOW_PRIVATE_HOSTS", False)
 MAX_INPUT_IMAGES = env_int("MAX_INPUT_IMAGES", 16)
+# What decoding one edit's uploads may cost: their pixels together (images and mask; each image
+# is also at most 40 megapixels), and how many edits of one account are decoded at once (one
+# more is a 429 with Retry-After: DECODE_RETRY_AFTER_SECONDS). Both are checked from the files'
+# headers before anything is decoded (docs/openai-api.md, "Uploads").
+MAX_EDIT_PIXELS = env_int("MAX_EDIT_PIXELS", 100_000_000)
+MAX_DECODES_PER_USER = env_int("MAX_DECODES_PER_USER", 2)
+DECODE_RETRY_AFTER_SECONDS = env_int("DECODE_RETRY_AFTER_SECONDS", 2)
 # The largest request body the site reads, /v1/ and pages alike: every image and a mask at their
 # largest (the API's edits and the playground's edit form take as many). Under uvicorn it is
 # counted as the body comes in, whether it has a Content-Length or is sent in chunks, and a body

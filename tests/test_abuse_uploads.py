@@ -3,22 +3,33 @@ decompression bombs, animated, too large or too many, and prompts that are huge 
 bytes or broken Unicode. Each gets a clear 400 or 413 in OpenAI's envelope, nothing is charged
 or stored, and the server answers the next request.
 
+And what decoding uploads may cost: every header is read before any image is decoded, one
+edit's pixels are bounded, an account decodes a bounded number of edits at once, and another
+user's small generation is not held behind a large edit; through the API and the playground.
+
 (A file that is plainly not an image is in tests/test_api_images.py.)
 """
 
 import base64
+import functools
 import io
 import struct
+import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
-from PIL import Image
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from PIL import Image, ImageFile
 
 from playground.accounts.models import LedgerEntry
 from playground.gateway.models import Generation
 from tests import factories
+from tests.factories import HTMX, run_form
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -265,6 +276,251 @@ def test_one_bad_image_among_good_ones_stores_nothing(api, untouched):
 
     assert_refused(response, 400)
     untouched()
+
+
+BIG = (6000, 6600)  # 39.6 megapixels, just under the 40 megapixels one image may have
+HELD = (1000, 1000)  # the size whose decoding `held_decodes` stops
+TEXT = b"These are my notes, not an image.\n" * 100
+
+
+@functools.cache
+def png_of(size: tuple[int, int]) -> bytes:
+    """A real PNG of `size` grey pixels: a few tens of kilobytes that take a while to decode."""
+    out = io.BytesIO()
+    Image.new("L", size).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """The sizes of the images decoded since the fixture ran, in order."""
+    sizes = []
+    load = ImageFile.ImageFile.load
+
+    def counted(image):
+        sizes.append(image.size)
+        return load(image)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counted)
+    return sizes
+
+
+class Gate:
+    def __init__(self):
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    def wait_entered(self) -> None:
+        assert self.entered.wait(timeout=20), "no decode of a held image started"
+
+
+@pytest.fixture
+def held_decodes(monkeypatch):
+    """Decoding a `HELD`-size image waits until `gate.opened` is set (as a slow decode of a
+    large image would take its time); `gate.entered` is set when one starts."""
+    gate = Gate()
+    load = ImageFile.ImageFile.load
+
+    def held(image):
+        if image.size == HELD:
+            gate.entered.set()
+            gate.opened.wait(timeout=30)
+        return load(image)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", held)
+    yield gate
+    gate.opened.set()
+
+
+@pytest.fixture
+def background():
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        yield pool
+
+
+@pytest.fixture
+def other_api(asgi_server, catalog):
+    """An API client of another user."""
+    other = factories.user_with_account(username="other")
+    key = factories.raw_api_key(user=other)
+    with factories.api_client(asgi_server, key, timeout=20) as client:
+        yield client
+
+
+def big_edit_files(text_at: int) -> list[tuple[str, bytes]]:
+    files = [(f"{n}.png", png_of(BIG)) for n in range(15)]
+    files.insert(text_at, ("notes.png", TEXT))
+    return files
+
+
+# Decoding: refused from the headers
+
+
+@pytest.mark.parametrize("text_at", [0, 8, 15], ids=["first", "middle", "last"])
+def test_fifteen_large_images_and_a_text_file_are_refused_before_any_decode(
+    api, untouched, decodes, text_at
+):
+    response = edit(api, *big_edit_files(text_at))
+
+    error = assert_refused(response, 400, param="image")
+    assert "not a readable PNG, JPEG or WebP image" in error["message"]
+    assert decodes == []
+    untouched()
+
+
+def test_through_the_sdk_the_edit_is_a_bad_request_naming_image(
+    asgi_server, api_key, untouched, decodes
+):
+    client = openai.OpenAI(base_url=f"{asgi_server}/v1", api_key=api_key, max_retries=0)
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.images.edit(model=EDIT_MODEL, prompt="make it blue", image=big_edit_files(8))
+
+    assert refused.value.param == "image"
+    assert decodes == []
+    untouched()
+
+
+def test_a_bad_mask_refuses_the_edit_before_its_images_are_decoded(api, untouched, decodes):
+    response = api.post(
+        "/images/edits",
+        data={"model": EDIT_MODEL, "prompt": "x"},
+        files=[
+            *[("image[]", (f"{n}.png", png_of(BIG), "image/png")) for n in range(2)],
+            ("mask", ("mask.png", factories.png_bytes(), "image/png")),
+        ],
+    )
+
+    error = assert_refused(response, 400, param="mask")
+    assert "without an alpha channel" in error["message"]
+    assert decodes == []
+    untouched()
+
+
+def test_an_edit_the_catalog_refuses_is_refused_before_any_decode(api, untouched, decodes):
+    response = edit(api, ("a.png", png_of(BIG)), ("b.png", png_of(BIG)), model="qwen-image-edit")
+
+    error = assert_refused(response, 400, param="image")
+    assert "takes at most 1 input image (the request has 2)" in error["message"]
+    assert decodes == []
+    untouched()
+
+
+def test_the_pixels_of_one_edit_together_are_bounded(api, untouched, decodes, settings):
+    settings.MAX_EDIT_PIXELS = 80_000_000
+
+    response = edit(api, ("a.png", png_of(BIG)), ("b.png", png_of(BIG)), ("c.png", png_of(BIG)))
+
+    error = assert_refused(response, 400, param="image")
+    assert "118,800,000 pixels together; at most 80,000,000" in error["message"]
+    assert decodes == []
+    untouched()
+
+
+def test_within_the_bounds_each_image_is_checked_and_the_edit_made(api, user, decodes, settings):
+    settings.MAX_EDIT_PIXELS = 80_000_000
+
+    response = edit(api, ("a.png", png_of(BIG)), ("b.png", factories.png_bytes()))
+
+    assert response.status_code == 200, response.text[:300]
+    assert decodes[:2] == [BIG, (64, 48)]  # checked in order; then the job reads them
+    assert Generation.objects.get(user=user).status == Generation.Status.SUCCEEDED
+
+
+# Decoding at once
+
+
+def test_an_account_decodes_a_bounded_number_of_edits_at_once(
+    api, user, settings, held_decodes, background
+):
+    settings.MAX_DECODES_PER_USER = 1
+    first = background.submit(edit, api, ("held.png", png_of(HELD)))
+    held_decodes.wait_entered()
+
+    response = edit(api, ("small.png", factories.png_bytes()))
+
+    assert response.status_code == 429, response.text[:300]
+    assert response.headers["Retry-After"] == str(settings.DECODE_RETRY_AFTER_SECONDS)
+    error = response.json()["error"]
+    assert error["type"] == "rate_limit_error"
+    assert "1 edits at a time" in error["message"]
+    assert not Generation.objects.exists()
+
+    held_decodes.opened.set()
+    assert first.result(timeout=30).status_code == 200
+    assert edit(api, ("small.png", factories.png_bytes())).status_code == 200
+    assert Generation.objects.filter(user=user).count() == 2
+    factories.assert_ledger_holds()
+
+
+def test_an_edit_refused_while_decoding_gives_its_slot_back(api, user, settings):
+    settings.MAX_DECODES_PER_USER = 1
+
+    assert_refused(edit(api, ("bad.png", truncated_png())), 400)
+
+    assert edit(api, ("good.png", factories.png_bytes())).status_code == 200
+    assert Generation.objects.filter(user=user).count() == 1
+
+
+def test_another_users_generation_is_not_held_behind_a_decoding_edit(
+    api, other_api, held_decodes, background
+):
+    first = background.submit(edit, api, ("held.png", png_of(HELD)))
+    held_decodes.wait_entered()
+
+    response = other_api.post(
+        "/images/generations", json={"model": "qwen-image", "prompt": "a kite", "size": "256x256"}
+    )
+
+    assert response.status_code == 200, response.text[:300]
+    assert not first.done()
+    held_decodes.opened.set()
+    assert first.result(timeout=30).status_code == 200
+
+
+# The playground
+
+
+def test_the_playground_refuses_large_images_and_a_text_file_before_any_decode(
+    catalog, user, decodes
+):
+    signed_in = factories.signed_in_client(user)
+    uploads = [
+        SimpleUploadedFile(name, data, content_type="image/png")
+        for name, data in big_edit_files(text_at=8)
+    ]
+
+    response = signed_in.post(
+        reverse("studio:generate"),
+        run_form(model=f"{EDIT_MODEL}:edit", prompt="make it blue", images=uploads),
+        headers=HTMX,
+    )
+
+    assert "not a readable PNG, JPEG or WebP image" in response.text
+    assert decodes == []
+    assert not Generation.objects.exists()
+
+
+def test_the_playground_shares_the_accounts_decoding_bound_with_the_api(
+    api, user, settings, held_decodes, background
+):
+    settings.MAX_DECODES_PER_USER = 1
+    first = background.submit(edit, api, ("held.png", png_of(HELD)))
+    held_decodes.wait_entered()
+
+    response = factories.signed_in_client(user).post(
+        reverse("studio:generate"),
+        run_form(
+            model=f"{EDIT_MODEL}:edit", prompt="make it blue", images=[factories.png_upload()]
+        ),
+        headers=HTMX,
+    )
+
+    assert "Too many edits with uploads at once" in response.text
+    assert "Retry in 2 s." in response.text
+    held_decodes.opened.set()
+    assert first.result(timeout=30).status_code == 200
+    assert Generation.objects.filter(user=user).count() == 1
 
 
 # Prompts

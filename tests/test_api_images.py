@@ -337,3 +337,14 @@ def test_the_openapi_document_says_an_edit_needs_an_image(client):
             cast_to=httpx.Response,
         )
     assert refused.value.body["param"] == "image"
+
+
+def test_openapi_document_states_the_upload_limits_of_this_deployment(live_server, settings):
+    settings.MAX_EDIT_PIXELS = 50_000_000
+
+    document = httpx.get(f"{live_server.url}/v1/openapi.json").json()
+
+    image = document["components"]["schemas"]["EditForm"]["properties"]["image"]
+    assert image["maxItems"] == settings.MAX_INPUT_IMAGES
+    assert "together at most 50,000,000 pixels" in image["description"]
+    assert "before any is decoded" in image["description"]

@@ -314,6 +314,17 @@ def test_api_docs_list_every_error_of_the_gateway(client, catalog):
     assert f'href="{"http://testserver/v1/openapi.json"}"' in html
 
 
+def test_api_docs_state_the_upload_limits_of_this_deployment(client, catalog, settings):
+    settings.MAX_EDIT_PIXELS = 60_000_000
+    settings.MAX_DECODES_PER_USER = 3
+
+    html = client.get(reverse("catalog:api-docs")).content.decode()
+
+    assert "60 megapixels for all pictures and the mask together" in html
+    assert "before any picture is decoded" in html
+    assert "The pictures of at most 3 edits of one account" in html
+
+
 def test_parameter_limits_match_the_request_parser(catalog):
     shared = catalog_read()["parameters"]
 

@@ -74,7 +74,7 @@ FIRST = images.InputImage("png", *SIZE)
     ids=["RGBA", "LA", "palette with tRNS", "RGB with tRNS"],
 )
 def test_a_png_of_the_first_images_pixels_with_transparency_is_a_mask(mask):
-    assert images.check_input(mask, mask_for=FIRST).extension == "png"
+    assert images.read_input(mask, mask_for=FIRST).extension == "png"
 
 
 BAD_MASKS = {
@@ -88,7 +88,7 @@ BAD_MASKS = {
 @pytest.mark.parametrize(("mask", "reason"), BAD_MASKS.values(), ids=BAD_MASKS.keys())
 def test_anything_else_is_refused_with_the_reason(mask, reason):
     with pytest.raises(images.CorruptImage, match=reason):
-        images.check_input(mask, mask_for=FIRST)
+        images.read_input(mask, mask_for=FIRST)
 
 
 # The compositing, for providers that take no mask

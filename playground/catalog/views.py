@@ -82,6 +82,8 @@ def api_docs(request):
         "key_env": KEY_ENV,
         "max_upload_mb": settings.MAX_UPLOAD_BYTES // (1024 * 1024),
         "max_input_images": settings.MAX_INPUT_IMAGES,
+        "max_edit_megapixels": settings.MAX_EDIT_PIXELS // 1_000_000,
+        "max_decodes": settings.MAX_DECODES_PER_USER,
         "rate_limit": settings.API_RATE_LIMIT_PER_MINUTE,
         "keepalive_seconds": settings.STREAM_KEEPALIVE_SECONDS,
         "sizes": models[0].sizes if models else None,

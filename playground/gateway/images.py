@@ -35,16 +35,25 @@ INPUT_CONTENT_TYPES = tuple(FORMATS[extension][1] for extension in INPUT_FORMATS
 MAX_INPUT_PIXELS = 40_000_000
 
 
-# Image work of a process (checking, converting, storing) runs on this one thread: Pillow releases
-# the GIL while it codes, so the thread keeps one core busy and leaves the event loop the other,
-# and cheap requests stay fast while images convert. (Like the pooled HTTP clients, a piece of
-# process-wide infrastructure, not state.)
+# Image work of a process (converting, compositing, storing results) runs on this one thread:
+# Pillow releases the GIL while it codes, so the thread keeps one core busy and leaves the event
+# loop the other, and cheap requests stay fast while images convert. (Like the pooled HTTP
+# clients, a piece of process-wide infrastructure, not state.)
 _image_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="images")
+# Uploaded images are decoded (and stored) on a thread of their own, one image at a time: an
+# edit's large uploads never queue ahead of the conversions other requests wait for on the image
+# thread, and another edit waits behind at most one image of each edit being decoded.
+_input_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inputs")
 
 
 async def off_loop(function, /, *args):
     """Run `function(*args)` on the image thread."""
     return await asyncio.get_running_loop().run_in_executor(_image_thread, function, *args)
+
+
+async def off_loop_input(function, /, *args):
+    """Run `function(*args)` on the uploads' thread."""
+    return await asyncio.get_running_loop().run_in_executor(_input_thread, function, *args)
 
 
 class CorruptImage(ValueError):
@@ -58,12 +67,9 @@ class InputImage:
     height: int
 
 
-def check_input(data: bytes, *, mask_for: InputImage | None = None) -> InputImage:
-    """The format and pixels of an uploaded image, or `CorruptImage` saying why not.
-
-    The header is read first and the pixel count checked before anything is decoded, so a
-    decompression bomb costs nothing; then the image is decoded once, so that a truncated or
-    corrupt file is refused here rather than failing a provider (or the demo) mid-job.
+def read_input(data: bytes, *, mask_for: InputImage | None = None) -> InputImage:
+    """The format and pixels of an uploaded image, read from its header with nothing decoded
+    (milliseconds, whatever the pixels), or `CorruptImage` saying why not.
 
     With `mask_for` (the first input image), the image is that image's mask, as OpenAI's edits
     take one: a PNG of the same pixels with an alpha channel (or a tRNS transparent colour),
@@ -82,18 +88,31 @@ def check_input(data: bytes, *, mask_for: InputImage | None = None) -> InputImag
                 )
             if getattr(image, "n_frames", 1) > 1:
                 raise CorruptImage("animated images are not accepted; send a still image")
-            image.load()
             return InputImage(INPUT_FORMATS[image.format], width, height)
     except CorruptImage:
         raise
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombError,
-    ) as exc:
+    except _UNREADABLE as exc:
         raise CorruptImage("the file is not a readable PNG, JPEG or WebP image") from exc
+
+
+def decode_input(data: bytes) -> None:
+    """Decode an image `read_input` passed, once, so that a truncated or corrupt file is refused
+    here (`CorruptImage`) rather than failing a provider (or the demo) mid-job. The costly
+    part: seconds for tens of megapixels, so it runs on the inputs' own thread."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except _UNREADABLE as exc:
+        raise CorruptImage("the file is not a readable PNG, JPEG or WebP image") from exc
+
+
+_UNREADABLE = (
+    UnidentifiedImageError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    Image.DecompressionBombError,
+)
 
 
 def _check_mask_header(mask: Image.Image, first: InputImage) -> None:

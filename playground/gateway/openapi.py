@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 document of `/v1/`, served at `/v1/openapi.json`."""
 
 from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 
+from .images import MAX_INPUT_PIXELS
 from .normalize import K_TIER, MP_TIER, PIXELS, RATIO
 from .schemas import (
     CHOICES,
@@ -28,7 +30,8 @@ ERROR_STATUSES = {
     "422": "The Idempotency-Key was used before with other parameters; "
     "`generation_cancelled`: the generation was cancelled by its owner while the call waited "
     "(`X-Generation-Id` names it, `x-should-retry: false`; nothing is charged).",
-    "429": "Rate limited; see `Retry-After`.",
+    "429": "Rate limited, or this account already has as many edits with uploads being checked "
+    "as it may at once; see `Retry-After`.",
     "502": "Every provider failed; all credits were released.",
     "503": "No provider can serve the model right now, or the service is briefly unavailable; "
     "see `Retry-After`.",
@@ -216,6 +219,17 @@ _IMAGES_SUCCESS = {
 }
 
 
+def _uploads() -> str:
+    """What an edit's uploads may be, from the settings of this deployment."""
+    return (
+        f"PNG, JPEG or WebP; repeat `image` or use `image[]`. At most "
+        f"{settings.MAX_INPUT_IMAGES} images, each at most "
+        f"{filesizeformat(settings.MAX_UPLOAD_BYTES)} and {MAX_INPUT_PIXELS:,} pixels, all "
+        f"images and the mask together at most {settings.MAX_EDIT_PIXELS:,} pixels; checked "
+        "from the files' headers before any is decoded (400 naming `image` or `mask`)."
+    )
+
+
 def document(*, server_url: str) -> dict:
     return {
         "openapi": "3.1.0",
@@ -323,7 +337,7 @@ def document(*, server_url: str) -> dict:
                             "items": {"type": "string", "format": "binary"},
                             "minItems": 1,
                             "maxItems": settings.MAX_INPUT_IMAGES,
-                            "description": "PNG, JPEG or WebP; repeat `image` or use `image[]`.",
+                            "description": _uploads(),
                         },
                         "mask": {"type": "string", "format": "binary", "description": MASK},
                     },

@@ -409,7 +409,7 @@ def check_upload(
     *, name: str, size: int, content_type: str | None = None, param: str = "image"
 ) -> None:
     """An uploaded file's declared size and, when the client said it, type. The bytes
-    themselves are checked when they are stored (`images.check_input`)."""
+    themselves are checked when they are stored (`services._store_inputs`)."""
     if content_type is not None and content_type not in images.INPUT_CONTENT_TYPES:
         raise InvalidRequest(f"{name} is not a PNG, JPEG or WebP image.", param=param)
     if size > settings.MAX_UPLOAD_BYTES:

@@ -26,6 +26,7 @@ from playground.catalog.models import ImageModel, Mode
 from playground.catalog.selectors import catalog_current
 from playground.providers.base import ProviderError
 from playground.providers.clients import client_for
+from playground.ratelimit import at_most
 
 from . import images
 from .errors import IdempotencyMismatch, InvalidRequest, NoProvider, NotFound
@@ -67,7 +68,7 @@ async def generation_submit(
     fetched = [await _fetch_input(url, param="image") for url in request.image_urls]
     uploads = [*request.images, *fetched]
     mask = await _fetch_input(request.mask_url, param="mask") if request.mask_url else request.mask
-    input_names = await images.off_loop(_store_inputs, uploads, mask) if uploads else None
+    input_names = await _store_inputs(request, uploads, mask, user_id=user.pk) if uploads else None
     return await sync_to_async(generation_create)(
         user=user,
         request=request,
@@ -97,17 +98,47 @@ async def _check_webhook(url: str) -> None:
         raise InvalidRequest(f"Could not use the webhook_url: {exc}", param="webhook_url") from exc
 
 
-def _store_inputs(uploads: list[bytes], mask: bytes | None) -> dict:
+async def _store_inputs(
+    request: GenerationRequest, uploads: list[bytes], mask: bytes | None, *, user_id: int
+) -> dict:
     """Check every input image, and the mask against the first, then store them all (nothing
     is stored if one is refused); the job reads them back from storage. Keeps the first
-    image's pixels, for the size of an edit that names none."""
-    checked = [(data, _checked_input(data, "image")) for data in uploads]
+    image's pixels, for the size of an edit that names none.
+
+    Every file's header is read first (format, pixels, frames: milliseconds, nothing decoded),
+    their pixels together held to `MAX_EDIT_PIXELS`, and the request quoted (an unknown model,
+    more images than it takes, a size no offering fits), so one bad file among many, or a
+    request the catalog refuses, is refused before any image is decoded. Only then is each
+    decoded, one at a time on the uploads' own thread, while the user holds one of their
+    `MAX_DECODES_PER_USER` decoding slots."""
+    checked = [(data, _read_input(data, "image"), "image") for data in uploads]
     first = checked[0][1]
     if mask is not None:
-        checked.append((mask, _checked_input(mask, "mask", mask_for=first)))
-    names = [
-        images.store(data, extension=image.extension, folder="inputs") for data, image in checked
-    ]
+        checked.append((mask, _read_input(mask, "mask", mask_for=first), "mask"))
+    pixels = sum(image.width * image.height for _, image, _ in checked)
+    if pixels > settings.MAX_EDIT_PIXELS:
+        raise InvalidRequest(
+            f"The images of this edit have {pixels:,} pixels together; at most "
+            f"{settings.MAX_EDIT_PIXELS:,}. Send fewer or smaller images.",
+            param="image",
+        )
+    await sync_to_async(generation_quote)(request=request, input_size=(first.width, first.height))
+    async with at_most(
+        f"decodes:user:{user_id}",
+        settings.MAX_DECODES_PER_USER,
+        retry_after=settings.DECODE_RETRY_AFTER_SECONDS,
+        message=(
+            f"Too many edits with uploads at once: this account's images are checked "
+            f"{settings.MAX_DECODES_PER_USER} edits at a time. Retry in "
+            f"{settings.DECODE_RETRY_AFTER_SECONDS} s."
+        ),
+    ):
+        for data, _, param in checked:
+            try:
+                await images.off_loop_input(images.decode_input, data)
+            except images.CorruptImage as exc:
+                raise InvalidRequest(f"Invalid '{param}': {exc}.", param=param) from exc
+        names = await images.off_loop_input(_store_checked, checked)
     return {
         "images": names[: len(uploads)],
         "mask": names[len(uploads)] if mask is not None else None,
@@ -115,13 +146,19 @@ def _store_inputs(uploads: list[bytes], mask: bytes | None) -> dict:
     }
 
 
-def _checked_input(
+def _read_input(
     data: bytes, param: str, *, mask_for: images.InputImage | None = None
 ) -> images.InputImage:
     try:
-        return images.check_input(data, mask_for=mask_for)
+        return images.read_input(data, mask_for=mask_for)
     except images.CorruptImage as exc:
         raise InvalidRequest(f"Invalid '{param}': {exc}.", param=param) from exc
+
+
+def _store_checked(checked: list[tuple[bytes, images.InputImage, str]]) -> list[str]:
+    return [
+        images.store(data, extension=image.extension, folder="inputs") for data, image, _ in checked
+    ]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -201,7 +201,7 @@ class RunForm(PromptForm):
 
     def clean_mask(self):
         """The declared size here; the pixels are checked against the first image when the
-        inputs are stored, as for the API (`images.check_input`)."""
+        inputs are stored, as for the API (`services._store_inputs`)."""
         upload = self.cleaned_data["mask"]
         if upload:
             try:
