@@ -182,3 +182,17 @@ def test_json_in_utf8_is_read(api, content_type):
     )
 
     assert response.status_code == 200, response.text
+
+
+def test_a_content_length_that_is_not_a_number_is_a_400_under_wsgi(client, api_key):
+    """uvicorn refuses such a request itself; a WSGI server may pass the header on."""
+    response = client.post(
+        "/v1/images/generations",
+        data=b'{"model": "qwen-image", "prompt": "x"}',
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_key}"},
+        CONTENT_LENGTH="\u0663\u0663",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "'Content-Length' is not a number of bytes."

@@ -19,6 +19,7 @@ from playground.accounts.money import usd_str
 from playground.accounts.selectors import account_balance_micros
 from playground.accounts.services import api_key_authenticate
 from playground.catalog.models import Mode
+from playground.numbers import parse_int
 from playground.ratelimit import client_ip, hit
 
 from . import openapi, selectors
@@ -197,8 +198,13 @@ def _idempotency_key(request: HttpRequest) -> str | None:
 
 def _check_length(request: HttpRequest) -> None:
     """413 before reading a body larger than every upload allowed together. Under uvicorn the
-    handler has refused it already, as it came in (`playground/asgi.py`); this is for WSGI."""
-    if int(request.headers.get("Content-Length") or 0) > settings.MAX_BODY_BYTES:
+    handler has refused it already, as it came in (`playground/asgi.py`); this is for WSGI,
+    whose server may pass on a Content-Length that is not a number."""
+    try:
+        declared = parse_int(request.headers.get("Content-Length") or "0")
+    except ValueError:
+        raise InvalidRequest("'Content-Length' is not a number of bytes.") from None
+    if declared > settings.MAX_BODY_BYTES:
         raise RequestTooLarge()
 
 
