@@ -217,7 +217,9 @@ def test_verifying_twice_at_once_grants_once(live_server, mailoutbox):
         for each in tabs:
             each.join(timeout=30)
 
-    assert sorted(statuses) == [302, 302]
+    # The second tab's post is a 302 when the two overlap; when it comes after the first has
+    # verified the address, allauth answers the link with a 404 (it confirms nothing more).
+    assert sorted(statuses) in ([302, 302], [302, 404])
     assert starter_rows("ada@example.com") == [1_000_000]
     factories.assert_ledger_holds()
 
