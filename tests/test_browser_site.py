@@ -2,6 +2,8 @@
 with clipboard access granted and the Content Security Policy enforced. Screenshots of each
 step land in test-results/<test name>/."""
 
+import re
+
 import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
@@ -57,12 +59,14 @@ def test_copy_buttons_copy_the_base_url_a_code_block_and_a_new_key(page, live_se
     assert clipboard(page).startswith(f"curl {live_server.url}/v1/models")
     steps.shot(page, "api-docs")
 
-    # A key made on the API keys page (swapped in by htmx, which then focuses the key), copied
-    # from the keyboard: Tab from the key to its button, then Enter.
+    # A key made on the API keys page, copied from the keyboard: Tab from the key to its button,
+    # then Enter. htmx focuses the key (its autofocus) when it swaps it in and again when the swap
+    # settles, 20 ms later: Tab once it has.
     page.goto(reverse("accounts:api-keys"))
     page.get_by_label("Name").fill("laptop")
     page.get_by_role("button", name="Create key").click()
     expect(page.locator("#new-key-value")).to_be_focused()
+    expect(page.locator("#keys")).not_to_have_class(re.compile("htmx-settling"))
     copy_key = page.locator("button[data-copy='#new-key-value']")  # its name becomes "Copied"
     page.keyboard.press("Tab")
     expect(copy_key).to_be_focused()
